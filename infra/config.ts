@@ -1,0 +1,186 @@
+import { z } from "zod";
+
+/**
+ * The one place the environment is read. `loadConfig()` parses it once with a schema, fails at start-up
+ * naming every bad variable, and returns a frozen object that is passed down; nothing else reads
+ * process.env. Defaults point at the local stack that `npm run infra:up` starts.
+ */
+
+const port = z.coerce.number().int().min(0).max(65535);
+const positiveInt = z.coerce.number().int().positive();
+const bool = z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1");
+const list = z.string().transform((v) =>
+  v
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean),
+);
+
+const DEV_JWT_SECRET = "walletstream-local-development-secret-change-me";
+
+const envSchema = z
+  .object({
+    NODE_ENV: z.enum(["development", "test", "production"]).default("development"),
+    LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+    SERVICE_NAME: z.string().min(1).default("walletstream"),
+
+    HTTP_HOST: z.string().min(1).default("127.0.0.1"),
+    HTTP_PORT: port.default(3000),
+    HTTP_BODY_LIMIT_BYTES: positiveInt.default(16 * 1024),
+
+    DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).default("postgres://postgres@127.0.0.1:5432/walletstream"),
+    DATABASE_POOL_MAX: positiveInt.default(10),
+    DATABASE_STATEMENT_TIMEOUT_MS: positiveInt.default(10_000),
+
+    KAFKA_BROKERS: list.pipe(z.array(z.string().regex(/^[^:]+:\d+$/, "host:port")).min(1)).default(["127.0.0.1:9092"]),
+    KAFKA_CLIENT_ID: z.string().min(1).default("walletstream"),
+    SCHEMA_REGISTRY_URL: z.url().default("http://127.0.0.1:8081/apis/ccompat/v7"),
+
+    TOPIC_PREFIX: z
+      .string()
+      .regex(/^[a-zA-Z0-9._-]*$/)
+      .default(""),
+    TOPIC_PARTITIONS: positiveInt.default(6),
+    TOPIC_REPLICATION_FACTOR: positiveInt.default(1),
+    GROUP_PREFIX: z
+      .string()
+      .regex(/^[a-zA-Z0-9._-]*$/)
+      .default(""),
+
+    JWT_SECRET: z.string().min(32, "at least 32 characters").default(DEV_JWT_SECRET),
+    JWT_ISSUER: z.string().min(1).default("walletstream"),
+    JWT_TTL_SECONDS: positiveInt.default(3600),
+    PASSWORD_MIN_LENGTH: positiveInt.default(8),
+
+    DEFAULT_CURRENCY: z
+      .string()
+      .regex(/^[A-Z]{3}$/, "an ISO 4217 code such as USD")
+      .default("USD"),
+
+    OUTBOX_BATCH_SIZE: positiveInt.default(500),
+    OUTBOX_POLL_INTERVAL_MS: positiveInt.default(1000),
+    OUTBOX_RETENTION_HOURS: positiveInt.default(72),
+
+    PROCESSOR_MAX_ATTEMPTS: positiveInt.default(5),
+    SHUTDOWN_TIMEOUT_MS: positiveInt.default(15_000),
+    MIGRATE_ON_START: bool.default(true),
+
+    // Local stack runner (infra/stack): where its state lives and what the URLs above do not say.
+    STACK_DIR: z.string().min(1).default(".stack"),
+    KAFKA_CONTROLLER_PORT: port.default(9093),
+    REGISTRY_MANAGEMENT_PORT: port.default(9001),
+    STACK_JAVA_HOME: z.string().optional(),
+    KAFKA_HEAP: z.string().default("-Xms256m -Xmx512m"),
+    REGISTRY_HEAP: z.string().default("-Xms128m -Xmx384m"),
+    STACK_READY_TIMEOUT_MS: positiveInt.default(180_000),
+  })
+  .superRefine((env, ctx) => {
+    if (env.NODE_ENV === "production" && env.JWT_SECRET === DEV_JWT_SECRET) {
+      ctx.addIssue({ code: "custom", path: ["JWT_SECRET"], message: "must be set in production" });
+    }
+  });
+
+export type Env = z.infer<typeof envSchema>;
+
+export interface Config {
+  readonly env: Env["NODE_ENV"];
+  readonly logLevel: Env["LOG_LEVEL"];
+  readonly serviceName: string;
+  readonly http: { readonly host: string; readonly port: number; readonly bodyLimitBytes: number };
+  readonly db: { readonly url: string; readonly poolMax: number; readonly statementTimeoutMs: number };
+  readonly kafka: {
+    readonly brokers: readonly string[];
+    readonly clientId: string;
+    readonly topicPrefix: string;
+    readonly groupPrefix: string;
+    readonly partitions: number;
+    readonly replicationFactor: number;
+  };
+  readonly registry: { readonly url: string };
+  readonly auth: {
+    readonly jwtSecret: string;
+    readonly jwtIssuer: string;
+    readonly jwtTtlSeconds: number;
+    readonly passwordMinLength: number;
+  };
+  readonly wallet: { readonly defaultCurrency: string };
+  readonly outbox: { readonly batchSize: number; readonly pollIntervalMs: number; readonly retentionHours: number };
+  readonly processor: { readonly maxAttempts: number };
+  readonly shutdownTimeoutMs: number;
+  readonly migrateOnStart: boolean;
+  readonly stack: {
+    readonly dir: string;
+    readonly kafkaControllerPort: number;
+    readonly registryManagementPort: number;
+    readonly javaHome: string | undefined;
+    readonly kafkaHeap: string;
+    readonly registryHeap: string;
+    readonly readyTimeoutMs: number;
+  };
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`Invalid configuration:\n  ${problems.join("\n  ")}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** Parses `env` (process.env by default) once. Throws ConfigError naming each bad variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  // Empty strings count as unset, so `FOO= npm start` falls back to the default.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
+  const parsed = envSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`));
+  }
+  const e = parsed.data;
+  return deepFreeze({
+    env: e.NODE_ENV,
+    logLevel: e.LOG_LEVEL,
+    serviceName: e.SERVICE_NAME,
+    http: { host: e.HTTP_HOST, port: e.HTTP_PORT, bodyLimitBytes: e.HTTP_BODY_LIMIT_BYTES },
+    db: { url: e.DATABASE_URL, poolMax: e.DATABASE_POOL_MAX, statementTimeoutMs: e.DATABASE_STATEMENT_TIMEOUT_MS },
+    kafka: {
+      brokers: e.KAFKA_BROKERS,
+      clientId: e.KAFKA_CLIENT_ID,
+      topicPrefix: e.TOPIC_PREFIX,
+      groupPrefix: e.GROUP_PREFIX,
+      partitions: e.TOPIC_PARTITIONS,
+      replicationFactor: e.TOPIC_REPLICATION_FACTOR,
+    },
+    registry: { url: e.SCHEMA_REGISTRY_URL },
+    auth: {
+      jwtSecret: e.JWT_SECRET,
+      jwtIssuer: e.JWT_ISSUER,
+      jwtTtlSeconds: e.JWT_TTL_SECONDS,
+      passwordMinLength: e.PASSWORD_MIN_LENGTH,
+    },
+    wallet: { defaultCurrency: e.DEFAULT_CURRENCY },
+    outbox: {
+      batchSize: e.OUTBOX_BATCH_SIZE,
+      pollIntervalMs: e.OUTBOX_POLL_INTERVAL_MS,
+      retentionHours: e.OUTBOX_RETENTION_HOURS,
+    },
+    processor: { maxAttempts: e.PROCESSOR_MAX_ATTEMPTS },
+    shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    migrateOnStart: e.MIGRATE_ON_START,
+    stack: {
+      dir: e.STACK_DIR,
+      kafkaControllerPort: e.KAFKA_CONTROLLER_PORT,
+      registryManagementPort: e.REGISTRY_MANAGEMENT_PORT,
+      javaHome: e.STACK_JAVA_HOME,
+      kafkaHeap: e.KAFKA_HEAP,
+      registryHeap: e.REGISTRY_HEAP,
+      readyTimeoutMs: e.STACK_READY_TIMEOUT_MS,
+    },
+  });
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === "object") {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}

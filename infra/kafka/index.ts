@@ -1,0 +1,2 @@
+export { createKafkaBus, type KafkaBusOptions } from "./kafkajs.js";
+export type * from "./types.js";

