@@ -28,11 +28,15 @@ const envSchema = z
     HTTP_PORT: port.default(3000),
     HTTP_BODY_LIMIT_BYTES: positiveInt.default(16 * 1024),
 
-    DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).default("postgres://postgres@127.0.0.1:5432/walletstream"),
+    DATABASE_URL: z
+      .url({ protocol: /^postgres(ql)?$/ })
+      .default("postgres://postgres@127.0.0.1:5432/walletstream"),
     DATABASE_POOL_MAX: positiveInt.default(10),
     DATABASE_STATEMENT_TIMEOUT_MS: positiveInt.default(10_000),
 
-    KAFKA_BROKERS: list.pipe(z.array(z.string().regex(/^[^:]+:\d+$/, "host:port")).min(1)).default(["127.0.0.1:9092"]),
+    KAFKA_BROKERS: list
+      .pipe(z.array(z.string().regex(/^[^:]+:\d+$/, "host:port")).min(1))
+      .default(["127.0.0.1:9092"]),
     KAFKA_CLIENT_ID: z.string().min(1).default("walletstream"),
     SCHEMA_REGISTRY_URL: z.url().default("http://127.0.0.1:8081/apis/ccompat/v7"),
 
@@ -67,6 +71,8 @@ const envSchema = z
 
     // Local stack runner (infra/stack): where its state lives and what the URLs above do not say.
     STACK_DIR: z.string().min(1).default(".stack"),
+    // auto: `npm start` starts the local stack when none of DATABASE_URL, KAFKA_BROKERS, SCHEMA_REGISTRY_URL is set.
+    STACK_MODE: z.enum(["auto", "local", "external"]).default("auto"),
     KAFKA_CONTROLLER_PORT: port.default(9093),
     REGISTRY_MANAGEMENT_PORT: port.default(9001),
     STACK_JAVA_HOME: z.string().optional(),
@@ -104,7 +110,11 @@ export interface Config {
     readonly passwordMinLength: number;
   };
   readonly wallet: { readonly defaultCurrency: string };
-  readonly outbox: { readonly batchSize: number; readonly pollIntervalMs: number; readonly retentionHours: number };
+  readonly outbox: {
+    readonly batchSize: number;
+    readonly pollIntervalMs: number;
+    readonly retentionHours: number;
+  };
   readonly processor: { readonly maxAttempts: number };
   readonly shutdownTimeoutMs: number;
   readonly migrateOnStart: boolean;
@@ -116,6 +126,8 @@ export interface Config {
     readonly kafkaHeap: string;
     readonly registryHeap: string;
     readonly readyTimeoutMs: number;
+    /** `npm start` brings the local stack up first (idempotent: running services are reused). */
+    readonly autoStart: boolean;
   };
 }
 
@@ -140,7 +152,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     logLevel: e.LOG_LEVEL,
     serviceName: e.SERVICE_NAME,
     http: { host: e.HTTP_HOST, port: e.HTTP_PORT, bodyLimitBytes: e.HTTP_BODY_LIMIT_BYTES },
-    db: { url: e.DATABASE_URL, poolMax: e.DATABASE_POOL_MAX, statementTimeoutMs: e.DATABASE_STATEMENT_TIMEOUT_MS },
+    db: {
+      url: e.DATABASE_URL,
+      poolMax: e.DATABASE_POOL_MAX,
+      statementTimeoutMs: e.DATABASE_STATEMENT_TIMEOUT_MS,
+    },
     kafka: {
       brokers: e.KAFKA_BROKERS,
       clientId: e.KAFKA_CLIENT_ID,
@@ -173,6 +189,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       kafkaHeap: e.KAFKA_HEAP,
       registryHeap: e.REGISTRY_HEAP,
       readyTimeoutMs: e.STACK_READY_TIMEOUT_MS,
+      autoStart:
+        e.STACK_MODE === "local" ||
+        (e.STACK_MODE === "auto" &&
+          !cleaned.DATABASE_URL &&
+          !cleaned.KAFKA_BROKERS &&
+          !cleaned.SCHEMA_REGISTRY_URL),
     },
   });
 }

@@ -3,8 +3,8 @@ import {
   type Consumer,
   Kafka,
   type KafkaMessage,
-  logLevel,
   type LogEntry,
+  logLevel,
   Partitioners,
   type Producer,
 } from "kafkajs";
@@ -40,7 +40,8 @@ export function createKafkaBus(opts: KafkaBusOptions): EventBus {
     logLevel: logLevel.WARN,
     logCreator: () => (entry: LogEntry) => {
       const { message, ...extra } = entry.log;
-      const level = entry.level <= logLevel.ERROR ? "error" : entry.level === logLevel.WARN ? "warn" : "debug";
+      const level =
+        entry.level <= logLevel.ERROR ? "error" : entry.level === logLevel.WARN ? "warn" : "debug";
       log[level]({ kafkajs: entry.namespace, ...extra }, message);
     },
   });
@@ -67,7 +68,9 @@ export function createKafkaBus(opts: KafkaBusOptions): EventBus {
     },
     async ping(timeoutMs = 3000) {
       const admin = kafka.admin({ retry: { retries: 0 } });
-      const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error("timeout")), timeoutMs));
+      const timeout = new Promise<never>((_, reject) =>
+        setTimeout(() => reject(new Error("timeout")), timeoutMs),
+      );
       try {
         await Promise.race([admin.connect().then(() => admin.describeCluster()), timeout]);
         return true;
@@ -84,7 +87,10 @@ function kafkaPublisher(producer: Producer): Publisher {
   return {
     async publish(records) {
       if (records.length === 0) return;
-      const byTopic = new Map<string, { key: string | null; value: Buffer; headers?: Record<string, string> }[]>();
+      const byTopic = new Map<
+        string,
+        { key: string | Buffer | null; value: Buffer; headers?: Record<string, string> }[]
+      >();
       for (const r of records) {
         const list = byTopic.get(r.topic) ?? [];
         list.push({ key: r.key, value: r.value, ...(r.headers ? { headers: { ...r.headers } } : {}) });

@@ -8,7 +8,7 @@ export type Headers = Readonly<Record<string, string>>;
 export interface OutgoingRecord {
   readonly topic: string;
   /** Records with the same key go to the same partition, so their order is kept. */
-  readonly key: string | null;
+  readonly key: string | Buffer | null;
   readonly value: Buffer;
   readonly headers?: Headers;
 }

@@ -31,7 +31,11 @@ async function main(): Promise<number> {
     case "down": {
       const only = values.only as ServiceName | undefined;
       const stopped = await stack.down(only);
-      console.log(stopped.length ? `stopped: ${stopped.join(", ")}` : "nothing to stop (only what 'up' started is stopped)");
+      console.log(
+        stopped.length
+          ? `stopped: ${stopped.join(", ")}`
+          : "nothing to stop (only what 'up' started is stopped)",
+      );
       return 0;
     }
     case "status": {

@@ -17,13 +17,23 @@ export async function fetchStack(layout: StackLayout, log: (msg: string) => void
   if (existsSync(marker) && readFileSync(marker, "utf8") === wanted && existsSync(layout.registryApp)) {
     return;
   }
-  log(`fetching Kafka ${versions.kafka} and Apicurio Registry ${versions.apicurio} from Maven Central (mvn)…`);
+  log(
+    `fetching Kafka ${versions.kafka} and Apicurio Registry ${versions.apicurio} from Maven Central (mvn)…`,
+  );
   rmSync(layout.kafkaLibs, { recursive: true, force: true });
   rmSync(layout.registryApp, { recursive: true, force: true });
   mkdirSync(layout.registryApp, { recursive: true });
   await run(
     "mvn",
-    ["-q", "-B", "-f", POM, "dependency:copy-dependencies@kafka", "dependency:copy@apicurio", `-Dstack.dir=${layout.root}`],
+    [
+      "-q",
+      "-B",
+      "-f",
+      POM,
+      "dependency:copy-dependencies@kafka",
+      "dependency:copy@apicurio",
+      `-Dstack.dir=${layout.root}`,
+    ],
     { maxBuffer: 16 * 1024 * 1024 },
   ).catch((err: { stdout?: string; stderr?: string; message: string }) => {
     throw new Error(`mvn failed: ${err.message}\n${err.stdout ?? ""}${err.stderr ?? ""}`);

@@ -58,7 +58,16 @@ export async function startEmbeddedPostgres(config: Config, layout: StackLayout)
   return spawnDaemon(
     layout.postgres,
     postgres,
-    ["-D", layout.pgData, "-p", String(target.port), "-c", `listen_addresses=${target.host}`, "-c", "unix_socket_directories="],
+    [
+      "-D",
+      layout.pgData,
+      "-p",
+      String(target.port),
+      "-c",
+      `listen_addresses=${target.host}`,
+      "-c",
+      "unix_socket_directories=",
+    ],
     ids,
   );
 }

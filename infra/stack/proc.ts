@@ -100,7 +100,9 @@ export async function waitFor(
       throw new Error(`${what} exited during start-up; see ${opts.daemon.logFile}`);
     }
     if (now - started > opts.timeoutMs) {
-      throw new Error(`${what} not ready after ${opts.timeoutMs} ms${opts.daemon ? `; see ${opts.daemon.logFile}` : ""}`);
+      throw new Error(
+        `${what} not ready after ${opts.timeoutMs} ms${opts.daemon ? `; see ${opts.daemon.logFile}` : ""}`,
+      );
     }
     if (now - lastReport >= 5000) {
       lastReport = now;

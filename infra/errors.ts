@@ -1,0 +1,98 @@
+/**
+ * One error type with a code from a closed list. The HTTP boundary maps codes to problem+json; the processor
+ * runner maps them to retry / dead-letter decisions. Options object, never positional booleans.
+ */
+export const ERROR_CODES = {
+  // HTTP input
+  validation_failed: { status: 400, title: "The request is not valid" },
+  malformed_json: { status: 400, title: "The request body is not valid JSON" },
+  unsupported_media_type: { status: 415, title: "The request body must be application/json" },
+  payload_too_large: { status: 413, title: "The request body is too large" },
+  not_found: { status: 404, title: "No such resource" },
+  method_not_allowed: { status: 405, title: "Method not allowed" },
+  unauthorized: { status: 401, title: "Authentication is required" },
+  invalid_credentials: { status: 401, title: "Email or password is wrong" },
+  email_taken: { status: 409, title: "A user with this email already exists" },
+  wallet_not_provisioned: { status: 404, title: "The wallet is not provisioned yet" },
+  // Dependencies
+  service_unavailable: { status: 503, title: "A dependency is unavailable; retry later" },
+  // Events
+  event_undecodable: { status: 500, title: "An event could not be decoded" },
+  event_invalid: { status: 500, title: "An event failed validation" },
+  // Everything else
+  internal: { status: 500, title: "Internal error" },
+} as const satisfies Record<string, { status: number; title: string }>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export interface FieldError {
+  readonly field: string;
+  readonly message: string;
+}
+
+export interface AppErrorOptions {
+  /** A transient failure worth another attempt (a processor retries it, an HTTP client may). */
+  readonly retryable?: boolean;
+  /** The message may be shown to clients (4xx always are; 5xx never show internals). */
+  readonly expose?: boolean;
+  readonly cause?: unknown;
+  readonly fields?: readonly FieldError[];
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly retryable: boolean;
+  readonly expose: boolean;
+  readonly fields: readonly FieldError[];
+  readonly headers: Readonly<Record<string, string>>;
+
+  constructor(code: ErrorCode, message?: string, opts: AppErrorOptions = {}) {
+    super(message ?? ERROR_CODES[code].title, opts.cause !== undefined ? { cause: opts.cause } : undefined);
+    this.name = "AppError";
+    this.code = code;
+    this.status = ERROR_CODES[code].status;
+    this.retryable = opts.retryable ?? false;
+    this.expose = opts.expose ?? this.status < 500;
+    this.fields = opts.fields ?? [];
+    this.headers = opts.headers ?? {};
+  }
+}
+
+/** SQLSTATE classes and Node socket errors that mean "the database is not reachable right now". */
+const PG_UNAVAILABLE = /^(08|57P0[1-3]|53300)/;
+const NET_UNAVAILABLE = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ETIMEDOUT",
+  "EPIPE",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+]);
+
+/** True when `err` says a dependency (database, broker, registry) is down, not that the input is bad. */
+export function isUnavailable(err: unknown): boolean {
+  if (err instanceof AppError) return err.code === "service_unavailable";
+  if (!err || typeof err !== "object") return false;
+  const e = err as { code?: unknown; message?: unknown; cause?: unknown };
+  if (typeof e.code === "string" && (PG_UNAVAILABLE.test(e.code) || NET_UNAVAILABLE.has(e.code))) return true;
+  if (
+    typeof e.message === "string" &&
+    /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error/.test(
+      e.message,
+    )
+  ) {
+    return true;
+  }
+  return e.cause !== undefined && e.cause !== err ? isUnavailable(e.cause) : false;
+}
+
+/** Never throws; unknown errors are not retryable (programmer errors must not loop). */
+export function isRetryable(err: unknown): boolean {
+  if (err instanceof AppError) return err.retryable;
+  if (isUnavailable(err)) return true;
+  const code = (err as { code?: unknown } | null)?.code;
+  // Serialization failure and deadlock: PostgreSQL asks for the transaction to be run again.
+  return code === "40001" || code === "40P01";
+}

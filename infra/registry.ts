@@ -1,0 +1,126 @@
+import { COMPATIBILITY, SchemaRegistry, SchemaType } from "@kafkajs/confluent-schema-registry";
+import type { RawAvroSchema } from "@kafkajs/confluent-schema-registry/dist/@types.js";
+import avro from "avsc";
+import { avroSchema, EVENT_TYPES, type EventPayload, type EventType } from "../schemas/index.js";
+import { AppError } from "./errors.js";
+import type { TopicNames } from "./topics.js";
+
+/** Subject naming: Confluent's TopicNameStrategy, `<topic>-value`, so any Confluent-compatible tool finds it. */
+export const subjectFor = (topic: string): string => `${topic}-value`;
+
+const MAGIC_BYTE = 0;
+
+export interface DecodedEvent<T extends EventType = EventType> {
+  readonly type: T;
+  readonly payload: EventPayload<T>;
+  readonly schemaId: number;
+}
+
+/**
+ * Encodes and decodes events in the Confluent wire format (magic byte 0, 4-byte schema id, Avro body) through
+ * a Confluent-compatible registry (Apicurio's /apis/ccompat/v7 here). Schemas fetched by id are cached for the
+ * life of the process, so a registry outage does not stop known schemas from flowing.
+ */
+export class EventCodec {
+  private readonly registry: SchemaRegistry;
+  private readonly ids = new Map<EventType, number>();
+  private readonly readers = new Map<EventType, avro.Type>();
+
+  constructor(
+    url: string,
+    private readonly names: TopicNames,
+  ) {
+    this.registry = new SchemaRegistry({ host: url, clientId: "walletstream", retry: { retries: 2 } });
+  }
+
+  /**
+   * Registers every event schema under its subject with BACKWARD compatibility (set on first registration).
+   * Registering an unchanged schema returns its existing id; an incompatible change is refused (HTTP 409).
+   */
+  async registerAll(): Promise<Map<EventType, number>> {
+    for (const type of EVENT_TYPES) await this.register(type);
+    return new Map(this.ids);
+  }
+
+  async register(type: EventType, schema: object = avroSchema(type)): Promise<number> {
+    const { id } = await this.registry.register(
+      { type: SchemaType.AVRO, schema: JSON.stringify(schema) },
+      { subject: subjectFor(this.names.event(type)), compatibility: COMPATIBILITY.BACKWARD },
+    );
+    if (schema === avroSchema(type)) this.ids.set(type, id);
+    return id;
+  }
+
+  /** Throws AppError `event_invalid` (not retryable) when the payload does not match its schema. */
+  async encode<T extends EventType>(type: T, payload: EventPayload<T>): Promise<Buffer> {
+    const reader = this.reader(type);
+    const paths: string[] = [];
+    if (!reader.isValid(payload, { errorHook: (path) => paths.push(path.join(".")) })) {
+      throw new AppError(
+        "event_invalid",
+        `${type} payload does not match its schema at: ${paths.join(", ")}`,
+      );
+    }
+    const id = this.ids.get(type) ?? (await this.latestId(type));
+    const header = Buffer.alloc(5);
+    header.writeUInt8(MAGIC_BYTE, 0);
+    header.writeUInt32BE(id, 1);
+    return Buffer.concat([header, reader.toBuffer(payload)]);
+  }
+
+  /**
+   * Decodes with the writer's schema (fetched by id) resolved into this code's schema for `type`.
+   * Throws AppError `event_undecodable` (fatal: dead-letter it) for bytes that are not the wire format, an
+   * id the registry does not know, or a body that does not decode; a registry outage is `service_unavailable`.
+   */
+  async decode<T extends EventType>(type: T, value: Buffer | null): Promise<DecodedEvent<T>> {
+    if (!value || value.length < 6 || value.readUInt8(0) !== MAGIC_BYTE) {
+      throw new AppError("event_undecodable", "not in the Confluent wire format (magic byte 0 + schema id)");
+    }
+    const schemaId = value.readUInt32BE(1);
+    try {
+      const payload = await this.registry.decode(value, {
+        [SchemaType.AVRO]: { readerSchema: avroSchema(type) as unknown as RawAvroSchema },
+      });
+      return { type, payload: payload as EventPayload<T>, schemaId };
+    } catch (err) {
+      const status = (err as { status?: number }).status;
+      if (isNetworkError(err) || (status !== undefined && status >= 500)) {
+        throw new AppError("service_unavailable", "schema registry unavailable", {
+          retryable: true,
+          cause: err,
+        });
+      }
+      // Unknown id (404), a body that does not decode, or a writer schema that cannot resolve into ours.
+      throw new AppError("event_undecodable", `schema id ${schemaId}: ${(err as Error).message}`, {
+        cause: err,
+      });
+    }
+  }
+
+  /** The registry's schema for `id`, as JSON (tests and tools read messages through this). */
+  async schemaById(id: number): Promise<unknown> {
+    const schema = await this.registry.getSchema(id);
+    return JSON.parse(JSON.stringify(schema));
+  }
+
+  private async latestId(type: EventType): Promise<number> {
+    const id = await this.registry.getLatestSchemaId(subjectFor(this.names.event(type)));
+    this.ids.set(type, id);
+    return id;
+  }
+
+  private reader(type: EventType): avro.Type {
+    let t = this.readers.get(type);
+    if (!t) {
+      t = avro.Type.forSchema(avroSchema(type) as avro.Schema);
+      this.readers.set(type, t);
+    }
+    return t;
+  }
+}
+
+function isNetworkError(err: unknown): boolean {
+  const text = `${(err as Error)?.message ?? ""} ${String((err as { code?: unknown })?.code ?? "")}`;
+  return /ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|socket hang up|fetch failed/i.test(text);
+}

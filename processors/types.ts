@@ -1,0 +1,59 @@
+import type { Tx } from "../infra/db/pool.js";
+import type { Logger } from "../infra/log.js";
+import type { OutboxEvent } from "../producers/outbox.js";
+import type { EventPayload, EventType } from "../schemas/index.js";
+
+export type Backoff =
+  | { readonly kind: "fixed"; readonly delayMs: number }
+  | {
+      readonly kind: "exponential";
+      readonly initialMs: number;
+      readonly maxMs: number;
+      readonly jitter: boolean;
+    };
+
+export interface RetryPolicy {
+  /** Total attempts, the first included. After the last one the record goes to the dead-letter topic. */
+  readonly attempts: number;
+  readonly backoff: Backoff;
+  /** Which handler errors deserve another attempt. Default: infra/errors.ts isRetryable (unknown → fatal). */
+  readonly isRetryable?: (err: unknown) => boolean;
+}
+
+/** One event as a handler sees it: the type and its payload, decoded with this code's schema. */
+export type ConsumedEvent<T extends EventType> = {
+  [K in T]: { readonly type: K; readonly payload: EventPayload<K> };
+}[T];
+
+export interface RecordMeta {
+  readonly topic: string;
+  readonly partition: number;
+  readonly offset: string;
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+/**
+ * What a handler gets. It never commits, never sleeps, never talks to Kafka: effects go through `tx`,
+ * outgoing events through `emit` (the outbox, same transaction), and the runner commits both together
+ * with the dedupe record.
+ */
+export interface HandlerContext {
+  readonly tx: Tx;
+  readonly now: () => Date;
+  readonly newId: () => string;
+  readonly log: Logger;
+  readonly meta: RecordMeta;
+  readonly correlationId: string;
+  emit(events: readonly OutboxEvent[]): Promise<void>;
+}
+
+/** A processor is declared, not wired: the runner (processors/runner.ts) does delivery, dedupe and retries. */
+export interface Processor<T extends EventType = EventType> {
+  /** Short name used on the command line: `npm run start:processor -- <name>`. */
+  readonly name: string;
+  /** Consumer group; every replica of this processor joins it. */
+  readonly group: string;
+  readonly topics: readonly T[];
+  readonly retry: RetryPolicy;
+  handle(event: ConsumedEvent<T>, ctx: HandlerContext): Promise<void>;
+}
