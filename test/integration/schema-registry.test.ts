@@ -1,0 +1,44 @@
+import { beforeAll, describe, expect, it } from "vitest";
+import type { System } from "../../bin/system.js";
+import { subjectFor } from "../../infra/registry.js";
+import { avroSchema } from "../../schemas/index.js";
+import { type TestEnv, testEnv } from "../support/harness.js";
+
+describe("schemas in the registry", () => {
+  let env: TestEnv;
+  let system: System;
+
+  beforeAll(async () => {
+    env = await testEnv();
+    system = await env.start({});
+  });
+
+  it("registers every event under <topic>-value with BACKWARD compatibility", async () => {
+    const subject = subjectFor(system.names.event("user_registered"));
+    const config = await fetch(`${env.config.registry.url}/config/${subject}`);
+    expect(config.status).toBe(200);
+    expect(((await config.json()) as { compatibilityLevel: string }).compatibilityLevel).toBe("BACKWARD");
+    const versions = await fetch(`${env.config.registry.url}/subjects/${subject}/versions`);
+    expect(await versions.json()).toEqual([1]);
+  });
+
+  it("registering the unchanged schema again keeps its id (start-up is idempotent)", async () => {
+    const ids = await system.codec.registerAll();
+    const again = await system.codec.registerAll();
+    expect(again).toEqual(ids);
+  });
+
+  it("refuses an incompatible change and accepts a compatible one", async () => {
+    const current = avroSchema("user_registered");
+    // A new field without a default: readers on the new schema cannot read old records → not BACKWARD.
+    const incompatible = { ...current, fields: [...current.fields, { name: "country", type: "string" }] };
+    await expect(system.codec.register("user_registered", incompatible)).rejects.toThrow(/409|incompatib/i);
+
+    const compatible = { ...current, fields: [...current.fields, { name: "country", type: ["null", "string"], default: null }] };
+    const id = await system.codec.register("user_registered", compatible);
+    expect(id).toBeGreaterThan(0);
+    const subject = subjectFor(system.names.event("user_registered"));
+    const versions = await fetch(`${env.config.registry.url}/subjects/${subject}/versions`);
+    expect(await versions.json()).toEqual([1, 2]);
+  });
+});
