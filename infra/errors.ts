@@ -53,7 +53,7 @@ export class AppError extends Error {
     this.name = "AppError";
     this.code = code;
     this.status = ERROR_CODES[code].status;
-    this.retryable = opts.retryable ?? false;
+    this.retryable = opts.retryable ?? code === "service_unavailable";
     this.expose = opts.expose ?? this.status < 500;
     this.fields = opts.fields ?? [];
     this.headers = opts.headers ?? {};

@@ -20,7 +20,11 @@ describe("bad input over HTTP", () => {
     return rows[0] as { users: number; events: number };
   };
 
-  const expectProblem = (res: { status: number; headers: Headers; body: Record<string, unknown> }, status: number, code: string) => {
+  const expectProblem = (
+    res: { status: number; headers: Headers; body: Record<string, unknown> },
+    status: number,
+    code: string,
+  ) => {
     expect(res.status, JSON.stringify(res.body)).toBe(status);
     expect(res.headers.get("content-type")).toContain("application/problem+json");
     expect(res.body).toMatchObject({ status, code, type: `urn:walletstream:problem:${code}` });
@@ -29,7 +33,12 @@ describe("bad input over HTTP", () => {
 
   const valid = { email: "valid@example.com", password: "long enough password", displayName: "Valid" };
 
-  const registrationCases: [string, { json?: unknown; raw?: string; headers?: Record<string, string> }, number, string][] = [
+  const registrationCases: [
+    string,
+    { json?: unknown; raw?: string; headers?: Record<string, string> },
+    number,
+    string,
+  ][] = [
     ["malformed JSON", { raw: '{"email": "x@example.com",' }, 400, "malformed_json"],
     ["a JSON array", { raw: "[1,2]" }, 400, "validation_failed"],
     ["no body", {}, 400, "validation_failed"],
@@ -40,7 +49,12 @@ describe("bad input over HTTP", () => {
     ["a blank display name", { json: { ...valid, displayName: "   " } }, 400, "validation_failed"],
     ["a wrong type", { json: { ...valid, displayName: 42 } }, 400, "validation_failed"],
     ["an oversized body", { json: { ...valid, displayName: "x".repeat(5000) } }, 413, "payload_too_large"],
-    ["a non-JSON content type", { raw: "email=a@b.c", headers: { "content-type": "application/x-www-form-urlencoded" } }, 415, "unsupported_media_type"],
+    [
+      "a non-JSON content type",
+      { raw: "email=a@b.c", headers: { "content-type": "application/x-www-form-urlencoded" } },
+      415,
+      "unsupported_media_type",
+    ],
   ];
 
   for (const [name, req, status, code] of registrationCases) {
@@ -64,7 +78,9 @@ describe("bad input over HTTP", () => {
     const res = await api.register("  DUP@Example.com ");
     expectProblem(res, 409, "email_taken");
     expect(await counts()).toEqual(before);
-    const events = await env.db.query("SELECT count(*)::int AS n FROM outbox WHERE payload->>'email' = 'dup@example.com'");
+    const events = await env.db.query(
+      "SELECT count(*)::int AS n FROM outbox WHERE payload->>'email' = 'dup@example.com'",
+    );
     expect(events.rows[0].n).toBe(1);
   });
 
@@ -104,7 +120,9 @@ describe("bad input over HTTP", () => {
     await api.register("early@example.com");
     const token = await api.login("early@example.com");
     // The event went out (relay runs) but no wallet processor consumes it in this file.
-    await eventually(async () => (await env.db.query("SELECT 1 FROM outbox WHERE published_at IS NULL")).rowCount === 0);
+    await eventually(
+      async () => (await env.db.query("SELECT 1 FROM outbox WHERE published_at IS NULL")).rowCount === 0,
+    );
     const res = await api.call("GET", "/v1/wallets/me", { token });
     expectProblem(res, 404, "wallet_not_provisioned");
   });

@@ -36,7 +36,10 @@ describe.runIf(ownsKafka)("Kafka down at write time", () => {
       await stack.up();
     }
 
-    await eventually(async () => (await env.db.query("SELECT count(*)::int AS n FROM wallets")).rows[0].n === 5, 90_000);
+    await eventually(
+      async () => (await env.db.query("SELECT count(*)::int AS n FROM wallets")).rows[0].n === 5,
+      90_000,
+    );
     const { rows } = await env.db.query(
       `SELECT count(*)::int AS n, count(*) FILTER (WHERE published_at IS NULL)::int AS pending FROM outbox
         WHERE event_type = 'user_registered'`,

@@ -23,12 +23,17 @@ describe("consumer downtime", () => {
     expect((await env.db.query("SELECT 1 FROM wallets")).rowCount).toBe(0);
 
     const processor = await env.start({ processors: ["wallet"] });
-    await eventually(async () => Number((await env.db.query("SELECT count(*) FROM wallets")).rows[0].count) >= 100, 30_000);
+    await eventually(
+      async () => Number((await env.db.query("SELECT count(*) FROM wallets")).rows[0].count) >= 100,
+      30_000,
+    );
     const { rows } = await env.db.query(
       "SELECT count(*)::int AS wallets, count(DISTINCT user_id)::int AS users FROM wallets",
     );
     expect(rows[0]).toEqual({ wallets: 100, users: 100 });
-    const users = await env.db.query("SELECT count(*)::int AS n FROM users u JOIN wallets w ON w.user_id = u.id");
+    const users = await env.db.query(
+      "SELECT count(*)::int AS n FROM users u JOIN wallets w ON w.user_id = u.id",
+    );
     expect(users.rows[0].n).toBe(100);
     expect(processor.runners[0]?.stats.processed).toBe(100);
   });

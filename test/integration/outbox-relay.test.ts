@@ -20,7 +20,13 @@ describe("outbox relay", () => {
             {
               type: "user_registered",
               key,
-              payload: { eventId: randomUUID(), occurredAt: Date.now(), userId: key, email: `${i}@example.com`, displayName: `seq-${i}` },
+              payload: {
+                eventId: randomUUID(),
+                occurredAt: Date.now(),
+                userId: key,
+                email: `${i}@example.com`,
+                displayName: `seq-${i}`,
+              },
             },
           ]);
         }
@@ -35,14 +41,19 @@ describe("outbox relay", () => {
     const b = await env.start({ relay: true });
     const keys = [randomUUID(), randomUUID(), randomUUID()];
     await insertEvents(keys, 10);
-    await eventually(async () => (await env.db.query("SELECT 1 FROM outbox WHERE published_at IS NULL")).rowCount === 0);
+    await eventually(
+      async () => (await env.db.query("SELECT 1 FROM outbox WHERE published_at IS NULL")).rowCount === 0,
+    );
     expect([a.relay?.isLeader, b.relay?.isLeader].filter(Boolean)).toHaveLength(1);
     const [leader, follower] = a.relay?.isLeader ? [a, b] : [b, a];
 
     // The leader stops (its advisory lock is released with its session); the follower takes over.
     await leader.stop();
     await insertEvents(keys, 5);
-    await eventually(async () => (await env.db.query("SELECT 1 FROM outbox WHERE published_at IS NULL")).rowCount === 0, 15_000);
+    await eventually(
+      async () => (await env.db.query("SELECT 1 FROM outbox WHERE published_at IS NULL")).rowCount === 0,
+      15_000,
+    );
     expect(follower.relay?.isLeader).toBe(true);
 
     const records = await readTopic(follower as System, follower.names.event("user_registered"), 45);
@@ -51,7 +62,9 @@ describe("outbox relay", () => {
     const ids = new Set(records.map((r) => r.headers["event-id"]));
     expect(ids.size).toBe(45);
     // Per key, the Kafka order is the outbox order.
-    const { rows } = await env.db.query<{ event_id: string; message_key: string }>("SELECT event_id, message_key FROM outbox ORDER BY id");
+    const { rows } = await env.db.query<{ event_id: string; message_key: string }>(
+      "SELECT event_id, message_key FROM outbox ORDER BY id",
+    );
     for (const key of keys) {
       const expected = rows.filter((r) => r.message_key === key).map((r) => r.event_id);
       const actual = records.filter((r) => r.key?.toString() === key).map((r) => r.headers["event-id"]);
@@ -67,7 +80,11 @@ describe("outbox relay", () => {
       [randomUUID(), key],
     );
     await insertEvents([key], 1);
-    await eventually(async () => (await env.db.query("SELECT 1 FROM outbox WHERE published_at IS NULL AND failed_at IS NULL")).rowCount === 0);
+    await eventually(
+      async () =>
+        (await env.db.query("SELECT 1 FROM outbox WHERE published_at IS NULL AND failed_at IS NULL"))
+          .rowCount === 0,
+    );
     const parked = await env.db.query("SELECT last_error FROM outbox WHERE failed_at IS NOT NULL");
     expect(parked.rows).toHaveLength(1);
     expect(parked.rows[0].last_error).toMatch(/does not match its schema/);

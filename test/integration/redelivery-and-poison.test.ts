@@ -34,7 +34,9 @@ describe("wallet processor: redelivery and poison records", () => {
     const runner = system.runners[0];
     await eventually(async () => (runner?.stats.processed ?? 0) + (runner?.stats.duplicates ?? 0) >= 2);
     expect(runner?.stats).toMatchObject({ processed: 1, duplicates: 1 });
-    const wallets = await env.db.query("SELECT count(*)::int AS n FROM wallets WHERE user_id = $1", [event.userId]);
+    const wallets = await env.db.query("SELECT count(*)::int AS n FROM wallets WHERE user_id = $1", [
+      event.userId,
+    ]);
     expect(wallets.rows[0].n).toBe(1);
     const outbox = await env.db.query(
       "SELECT count(*)::int AS n FROM outbox WHERE event_type = 'wallet_created' AND payload->>'userId' = $1",
@@ -48,13 +50,18 @@ describe("wallet processor: redelivery and poison records", () => {
     const topic = system.names.event("user_registered");
     const events = [userRegistered(userId), userRegistered(userId)];
     for (const e of events) {
-      await publisher.publish([{ topic, key: userId, value: await system.codec.encode("user_registered", e) }]);
+      await publisher.publish([
+        { topic, key: userId, value: await system.codec.encode("user_registered", e) },
+      ]);
     }
     // Both events were applied (each has its dedupe row), the second one as a no-op.
     await eventually(
       async () =>
-        (await env.db.query("SELECT 1 FROM processed_events WHERE event_id = ANY($1::uuid[])", [events.map((e) => e.eventId)]))
-          .rowCount === 2,
+        (
+          await env.db.query("SELECT 1 FROM processed_events WHERE event_id = ANY($1::uuid[])", [
+            events.map((e) => e.eventId),
+          ])
+        ).rowCount === 2,
     );
     const wallets = await env.db.query("SELECT count(*)::int AS n FROM wallets WHERE user_id = $1", [userId]);
     expect(wallets.rows[0].n).toBe(1);
@@ -91,6 +98,9 @@ describe("wallet processor: redelivery and poison records", () => {
     expect(second?.value?.equals(unknownSchema)).toBe(true);
     expect(second?.headers["x-error-class"]).toBe("event_undecodable");
 
-    await eventually(async () => (await env.db.query("SELECT 1 FROM wallets WHERE user_id = $1", [after.userId])).rowCount === 1);
+    await eventually(
+      async () =>
+        (await env.db.query("SELECT 1 FROM wallets WHERE user_id = $1", [after.userId])).rowCount === 1,
+    );
   });
 });

@@ -34,7 +34,10 @@ describe("schemas in the registry", () => {
     const incompatible = { ...current, fields: [...current.fields, { name: "country", type: "string" }] };
     await expect(system.codec.register("user_registered", incompatible)).rejects.toThrow(/409|incompatib/i);
 
-    const compatible = { ...current, fields: [...current.fields, { name: "country", type: ["null", "string"], default: null }] };
+    const compatible = {
+      ...current,
+      fields: [...current.fields, { name: "country", type: ["null", "string"], default: null }],
+    };
     const id = await system.codec.register("user_registered", compatible);
     expect(id).toBeGreaterThan(0);
     const subject = subjectFor(system.names.event("user_registered"));

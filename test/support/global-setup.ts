@@ -20,7 +20,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const stack = new LocalStack(config, log);
   const before = await stack.status();
   const after = await stack.up();
-  const startedNow = after.filter((s) => s.owner === "started" && before.find((b) => b.name === s.name)?.owner === "none");
+  const startedNow = after.filter(
+    (s) => s.owner === "started" && before.find((b) => b.name === s.name)?.owner === "none",
+  );
   project.provide(
     "ownedServices",
     after.filter((s) => s.owner === "started").map((s) => s.name),

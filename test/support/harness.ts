@@ -80,7 +80,10 @@ async function deleteTopics(config: Config, prefix: string): Promise<void> {
 }
 
 /** Polls until `fn` returns a value that is not undefined/false, or fails with the last value seen. */
-export async function eventually<T>(fn: () => Promise<T | undefined | false>, timeoutMs = 20_000): Promise<T> {
+export async function eventually<T>(
+  fn: () => Promise<T | undefined | false>,
+  timeoutMs = 20_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -91,15 +94,24 @@ export async function eventually<T>(fn: () => Promise<T | undefined | false>, ti
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms (last: ${String(last)})`);
+    if (Date.now() > deadline)
+      throw new Error(`condition not met within ${timeoutMs} ms (last: ${String(last)})`);
     await sleep(100);
   }
 }
 
 /** Reads `topic` from the beginning with a throw-away group until `count` records arrived. */
-export async function readTopic(system: System, topic: string, count: number, timeoutMs = 20_000): Promise<IncomingRecord[]> {
+export async function readTopic(
+  system: System,
+  topic: string,
+  count: number,
+  timeoutMs = 20_000,
+): Promise<IncomingRecord[]> {
   const records: IncomingRecord[] = [];
-  const sub = system.bus.subscription({ groupId: `${topic}.reader.${randomBytes(3).toString("hex")}`, topics: [topic] });
+  const sub = system.bus.subscription({
+    groupId: `${topic}.reader.${randomBytes(3).toString("hex")}`,
+    topics: [topic],
+  });
   await sub.run(async (r) => {
     records.push(r);
   });
