@@ -81,14 +81,7 @@ function postgresUserIds(): { uid: number; gid: number } {
 /** Connects to the maintenance database and creates the application's database when it is missing. */
 export async function ensureDatabase(config: Config): Promise<boolean> {
   const target = postgresTarget(config);
-  const admin = new pg.Client({
-    host: target.host,
-    port: target.port,
-    user: target.user,
-    password: target.password || undefined,
-    database: "postgres",
-    connectionTimeoutMillis: 3000,
-  });
+  const admin = maintenanceClient(config, 3000);
   await admin.connect();
   try {
     const found = await admin.query("SELECT 1 FROM pg_database WHERE datname = $1", [target.database]);
@@ -101,15 +94,7 @@ export async function ensureDatabase(config: Config): Promise<boolean> {
 }
 
 export async function postgresReady(config: Config): Promise<boolean> {
-  const target = postgresTarget(config);
-  const client = new pg.Client({
-    host: target.host,
-    port: target.port,
-    user: target.user,
-    password: target.password || undefined,
-    database: "postgres",
-    connectionTimeoutMillis: 2000,
-  });
+  const client = maintenanceClient(config, 2000);
   try {
     await client.connect();
     await client.query("SELECT 1");
@@ -119,4 +104,17 @@ export async function postgresReady(config: Config): Promise<boolean> {
   } finally {
     await client.end().catch(() => undefined);
   }
+}
+
+/** A client on the maintenance database `postgres` of the server at DATABASE_URL. */
+function maintenanceClient(config: Config, timeoutMs: number): pg.Client {
+  const target = postgresTarget(config);
+  return new pg.Client({
+    host: target.host,
+    port: target.port,
+    user: target.user,
+    password: target.password || undefined,
+    database: "postgres",
+    connectionTimeoutMillis: timeoutMs,
+  });
 }
