@@ -2,11 +2,15 @@ import { randomUUID } from "node:crypto";
 import { bodyParser } from "@koa/bodyparser";
 import { Router } from "@koa/router";
 import Koa from "koa";
+import { z } from "zod";
 import type { Pool } from "../infra/db/pool.js";
 import { AppError } from "../infra/errors.js";
 import type { Logger } from "../infra/log.js";
 import { requireAuth, type TokenService } from "./auth.js";
+import { moneyRoutes } from "./money/routes.js";
+import { docsPage, openApiDocument } from "./openapi.js";
 import { problemMiddleware } from "./problem.js";
+import { RouteTable } from "./routing.js";
 import { userRoutes } from "./users.js";
 import { walletRoutes } from "./wallets.js";
 
@@ -16,6 +20,8 @@ export interface ApiDeps {
   readonly log: Logger;
   readonly bodyLimitBytes: number;
   readonly passwordMinLength: number;
+  readonly maxAmount: number;
+  readonly version: string;
   /** Each dependency's reachability, for /readyz. */
   readonly readiness: () => Promise<Record<string, boolean>>;
 }
@@ -64,27 +70,97 @@ export function createApp(deps: ApiDeps): Koa {
   );
 
   const router = new Router();
-  router.get("/healthz", (ctx) => {
-    ctx.body = { status: "ok" };
-  });
-  router.get("/readyz", async (ctx) => {
-    const checks = await deps.readiness();
-    const ready = Object.values(checks).every(Boolean);
-    ctx.status = ready ? 200 : 503;
-    ctx.type = ready ? "application/json" : "application/problem+json";
-    ctx.body = ready
-      ? { status: "ready", checks }
-      : {
+  const routes = new RouteTable(router, requireAuth(deps.tokens));
+  healthRoutes(routes, deps.readiness);
+  userRoutes(routes, deps);
+  walletRoutes(routes, { pool: deps.pool });
+  moneyRoutes(routes, { pool: deps.pool, maxAmount: deps.maxAmount });
+  docRoutes(routes, deps.version);
+  app.use(router.routes());
+  app.use(router.allowedMethods({ throw: true }));
+  return app;
+}
+
+function healthRoutes(routes: RouteTable, readiness: ApiDeps["readiness"]): void {
+  const Checks = z.object({ postgres: z.boolean(), kafka: z.boolean(), registry: z.boolean() });
+  routes.add(
+    {
+      method: "get",
+      path: "/healthz",
+      tag: "operations",
+      summary: "Liveness: the process answers",
+      success: { status: 200, description: "Alive", schema: z.object({ status: z.literal("ok") }) },
+      errors: [],
+    },
+    (ctx) => {
+      ctx.body = { status: "ok" };
+    },
+  );
+  routes.add(
+    {
+      method: "get",
+      path: "/readyz",
+      tag: "operations",
+      summary:
+        "Readiness: PostgreSQL, Kafka and the schema registry answer (503 with the failing checks otherwise)",
+      success: {
+        status: 200,
+        description: "Ready",
+        schema: z.object({ status: z.literal("ready"), checks: Checks }),
+      },
+      errors: ["service_unavailable"],
+    },
+    async (ctx) => {
+      const checks = await readiness();
+      if (!Object.values(checks).every(Boolean)) {
+        ctx.status = 503;
+        ctx.type = "application/problem+json";
+        ctx.body = {
           type: "urn:walletstream:problem:service_unavailable",
           title: "Not ready",
           status: 503,
           code: "service_unavailable",
           checks,
         };
-  });
-  userRoutes(router, deps);
-  walletRoutes(router, { pool: deps.pool, auth: requireAuth(deps.tokens) });
-  app.use(router.routes());
-  app.use(router.allowedMethods({ throw: true }));
-  return app;
+        return;
+      }
+      ctx.body = { status: "ready", checks };
+    },
+  );
+}
+
+function docRoutes(routes: RouteTable, version: string): void {
+  let doc: Record<string, unknown> | undefined;
+  // Built on first request, after every route is declared (the two doc routes included).
+  const document = () => {
+    doc ??= openApiDocument(routes.specs, { version });
+    return doc;
+  };
+  routes.add(
+    {
+      method: "get",
+      path: "/openapi.json",
+      tag: "operations",
+      summary: "This API's OpenAPI 3.1 document",
+      success: { status: 200, description: "OpenAPI document" },
+      errors: [],
+    },
+    (ctx) => {
+      ctx.body = document();
+    },
+  );
+  routes.add(
+    {
+      method: "get",
+      path: "/docs",
+      tag: "operations",
+      summary: "Human-readable API documentation",
+      success: { status: 200, description: "HTML page" },
+      errors: [],
+    },
+    (ctx) => {
+      ctx.type = "text/html; charset=utf-8";
+      ctx.body = docsPage(document());
+    },
+  );
 }

@@ -1,7 +1,7 @@
-import type { Router } from "@koa/router";
-import type { Middleware } from "koa";
+import { z } from "zod";
 import type { Pool } from "../infra/db/pool.js";
 import { AppError } from "../infra/errors.js";
+import { Currency, MinorUnits, type RouteTable, Timestamp, Uuid } from "./routing.js";
 
 interface WalletRow {
   id: string;
@@ -20,24 +20,43 @@ export function minorUnits(value: string): number {
   return Number(n);
 }
 
-export function walletRoutes(router: Router, deps: { pool: Pool; auth: Middleware }): void {
-  router.get("/v1/wallets/me", deps.auth, async (ctx) => {
-    const { rows } = await deps.pool.query<WalletRow>(
-      "SELECT id, user_id, currency, balance, created_at FROM wallets WHERE user_id = $1",
-      [ctx.state.userId],
-    );
-    const w = rows[0];
-    if (!w) {
-      throw new AppError("wallet_not_provisioned", "The wallet is being provisioned; retry in a moment.", {
-        headers: { "Retry-After": "1" },
-      });
-    }
-    ctx.body = {
-      id: w.id,
-      userId: w.user_id,
-      currency: w.currency,
-      balance: minorUnits(w.balance),
-      createdAt: w.created_at,
-    };
-  });
+const WalletResponse = z.object({
+  id: Uuid,
+  userId: Uuid,
+  currency: Currency,
+  balance: MinorUnits,
+  createdAt: Timestamp,
+});
+
+export function walletRoutes(routes: RouteTable, deps: { pool: Pool }): void {
+  routes.add(
+    {
+      method: "get",
+      path: "/v1/wallets/me",
+      tag: "wallets",
+      summary: "My wallet and its current balance",
+      auth: true,
+      success: { status: 200, description: "The wallet", schema: WalletResponse },
+      errors: ["unauthorized", "wallet_not_provisioned"],
+    },
+    async (ctx) => {
+      const { rows } = await deps.pool.query<WalletRow>(
+        "SELECT id, user_id, currency, balance, created_at FROM wallets WHERE user_id = $1",
+        [ctx.state.userId],
+      );
+      const w = rows[0];
+      if (!w) {
+        throw new AppError("wallet_not_provisioned", "The wallet is being provisioned; retry in a moment.", {
+          headers: { "Retry-After": "1" },
+        });
+      }
+      ctx.body = {
+        id: w.id,
+        userId: w.user_id,
+        currency: w.currency,
+        balance: minorUnits(w.balance),
+        createdAt: w.created_at,
+      };
+    },
+  );
 }

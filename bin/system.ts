@@ -1,6 +1,8 @@
+import { readFileSync } from "node:fs";
 import type { Server } from "node:http";
 import { createApp } from "../api/app.js";
 import { tokenService } from "../api/auth.js";
+import { purgeExpiredKeys } from "../api/money/idempotency.js";
 import type { Config } from "../infra/config.js";
 import { migrate } from "../infra/db/migrate.js";
 import { createPool, type Pool } from "../infra/db/pool.js";
@@ -12,6 +14,10 @@ import { ProcessorRunner, processorCatalog } from "../processors/index.js";
 import type { Processor } from "../processors/types.js";
 import { OutboxRelay } from "../producers/relay.js";
 import type { EventType } from "../schemas/index.js";
+
+const PACKAGE_VERSION = (
+  JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }
+).version;
 
 export interface SystemParts {
   readonly api?: boolean;
@@ -33,6 +39,7 @@ export class System {
   readonly runners: ProcessorRunner<EventType>[] = [];
   relay: OutboxRelay | undefined;
   private server: Server | undefined;
+  private housekeeping: NodeJS.Timeout | undefined;
   private relayPublisher: Publisher | undefined;
   private readonly processors: Processor<EventType>[];
 
@@ -114,6 +121,7 @@ export class System {
   }
 
   async stop(): Promise<void> {
+    clearInterval(this.housekeeping);
     const closing = (async () => {
       if (this.server) {
         const server = this.server;
@@ -142,6 +150,8 @@ export class System {
       }),
       bodyLimitBytes: this.config.http.bodyLimitBytes,
       passwordMinLength: this.config.auth.passwordMinLength,
+      maxAmount: this.config.money.maxAmount,
+      version: PACKAGE_VERSION,
       readiness: () => this.readiness(),
     });
     const server = app.listen(this.config.http.port, this.config.http.host);
@@ -154,6 +164,12 @@ export class System {
     server.on("close", () => server.closeIdleConnections());
     this.server = server;
     this.log.info({ url: this.apiUrl }, "API listening");
+    this.housekeeping = setInterval(() => {
+      purgeExpiredKeys(this.pool, this.config.money.idempotencyTtlHours).then(
+        (n) => n && this.log.info({ deleted: n }, "expired idempotency keys purged"),
+        (err: unknown) => this.log.warn({ err }, "idempotency key purge failed"),
+      );
+    }, 10 * 60_000).unref();
   }
 
   private async readiness(): Promise<Record<string, boolean>> {

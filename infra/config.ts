@@ -61,6 +61,9 @@ const envSchema = z
       .regex(/^[A-Z]{3}$/, "an ISO 4217 code such as USD")
       .default("USD"),
 
+    MONEY_MAX_AMOUNT: positiveInt.max(Number.MAX_SAFE_INTEGER).default(1_000_000_000_000),
+    IDEMPOTENCY_TTL_HOURS: positiveInt.min(24, "keys are kept at least 24 h").default(48),
+
     OUTBOX_BATCH_SIZE: positiveInt.default(500),
     OUTBOX_POLL_INTERVAL_MS: positiveInt.default(1000),
     OUTBOX_RETENTION_HOURS: positiveInt.default(72),
@@ -110,6 +113,7 @@ export interface Config {
     readonly passwordMinLength: number;
   };
   readonly wallet: { readonly defaultCurrency: string };
+  readonly money: { readonly maxAmount: number; readonly idempotencyTtlHours: number };
   readonly outbox: {
     readonly batchSize: number;
     readonly pollIntervalMs: number;
@@ -173,6 +177,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       passwordMinLength: e.PASSWORD_MIN_LENGTH,
     },
     wallet: { defaultCurrency: e.DEFAULT_CURRENCY },
+    money: { maxAmount: e.MONEY_MAX_AMOUNT, idempotencyTtlHours: e.IDEMPOTENCY_TTL_HOURS },
     outbox: {
       batchSize: e.OUTBOX_BATCH_SIZE,
       pollIntervalMs: e.OUTBOX_POLL_INTERVAL_MS,

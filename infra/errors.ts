@@ -14,6 +14,16 @@ export const ERROR_CODES = {
   invalid_credentials: { status: 401, title: "Email or password is wrong" },
   email_taken: { status: 409, title: "A user with this email already exists" },
   wallet_not_provisioned: { status: 404, title: "The wallet is not provisioned yet" },
+  // Money
+  invalid_amount: { status: 400, title: "The amount is not a valid number of minor units" },
+  invalid_cursor: { status: 400, title: "The pagination cursor is not valid" },
+  idempotency_key_required: { status: 400, title: "An Idempotency-Key header is required" },
+  idempotency_key_reused: { status: 422, title: "This Idempotency-Key was used for a different request" },
+  insufficient_funds: { status: 422, title: "The balance is too low for this movement" },
+  currency_mismatch: { status: 422, title: "The currency does not match the wallet's" },
+  self_transfer: { status: 422, title: "A wallet cannot transfer to itself" },
+  recipient_not_found: { status: 404, title: "No such recipient" },
+  transaction_not_found: { status: 404, title: "No such transaction" },
   // Dependencies
   service_unavailable: { status: 503, title: "A dependency is unavailable; retry later" },
   // Events
@@ -38,6 +48,8 @@ export interface AppErrorOptions {
   readonly cause?: unknown;
   readonly fields?: readonly FieldError[];
   readonly headers?: Readonly<Record<string, string>>;
+  /** Overrides the code's default HTTP status where one code answers differently on two routes. */
+  readonly status?: number;
 }
 
 export class AppError extends Error {
@@ -52,7 +64,7 @@ export class AppError extends Error {
     super(message ?? ERROR_CODES[code].title, opts.cause !== undefined ? { cause: opts.cause } : undefined);
     this.name = "AppError";
     this.code = code;
-    this.status = ERROR_CODES[code].status;
+    this.status = opts.status ?? ERROR_CODES[code].status;
     this.retryable = opts.retryable ?? code === "service_unavailable";
     this.expose = opts.expose ?? this.status < 500;
     this.fields = opts.fields ?? [];

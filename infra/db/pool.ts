@@ -21,8 +21,31 @@ export function createPool(config: Config, opts: { max?: number; applicationName
   return pool;
 }
 
-/** Runs `fn` in one transaction: COMMIT when it resolves, ROLLBACK when it throws. */
-export async function withTransaction<T>(pool: pg.Pool, fn: (tx: Tx) => Promise<T>): Promise<T> {
+const RETRY_SQLSTATES = new Set(["40001", "40P01"]);
+
+/**
+ * Runs `fn` in one transaction: COMMIT when it resolves, ROLLBACK when it throws. A serialization failure or
+ * deadlock (PostgreSQL asks for the transaction to be run again) is retried up to `retries` times with a
+ * short random delay, so it never reaches the caller's client.
+ */
+export async function withTransaction<T>(
+  pool: pg.Pool,
+  fn: (tx: Tx) => Promise<T>,
+  opts: { retries?: number } = {},
+): Promise<T> {
+  const retries = opts.retries ?? 5;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await transactionOnce(pool, fn);
+    } catch (err) {
+      const code = (err as { code?: string }).code ?? "";
+      if (attempt >= retries || !RETRY_SQLSTATES.has(code)) throw err;
+      await new Promise((r) => setTimeout(r, Math.random() * 10 * 2 ** attempt));
+    }
+  }
+}
+
+async function transactionOnce<T>(pool: pg.Pool, fn: (tx: Tx) => Promise<T>): Promise<T> {
   const client = await pool.connect();
   let broken = false;
   try {

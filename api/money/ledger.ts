@@ -1,0 +1,347 @@
+import { randomUUID } from "node:crypto";
+import type { Tx } from "../../infra/db/pool.js";
+import { AppError } from "../../infra/errors.js";
+import { enqueue, type OutboxEvent } from "../../producers/outbox.js";
+import { minorUnits } from "../wallets.js";
+
+/**
+ * Money movements inside one PostgreSQL transaction (the caller's). Each locks the wallets it touches (in id
+ * order, so A→B and B→A never deadlock), checks, writes the transaction, its ledger entries (summing to zero),
+ * the new balances and the outbox events — all or nothing. Events are keyed by wallet id and written while
+ * the wallet is locked, so a wallet's events are in commit order.
+ */
+
+export interface Movement {
+  readonly userId: string;
+  readonly amount: number;
+  readonly currency?: string | undefined;
+  readonly reference?: string | undefined;
+  readonly idempotencyKey: string;
+  readonly correlationId: string;
+}
+
+interface LockedWallet {
+  id: string;
+  user_id: string;
+  currency: string;
+  balance: string;
+}
+
+export interface MovementResult {
+  readonly id: string;
+  readonly type: "deposit" | "withdrawal";
+  readonly walletId: string;
+  readonly amount: number;
+  readonly currency: string;
+  readonly balanceAfter: number;
+  readonly reference: string | null;
+  readonly status: "completed";
+  readonly createdAt: string;
+}
+
+export interface TransferResult {
+  readonly id: string;
+  readonly fromWalletId: string;
+  readonly toWalletId: string;
+  readonly amount: number;
+  readonly currency: string;
+  readonly status: "completed";
+  readonly balanceAfter: number;
+  readonly description: string | null;
+  readonly createdAt: string;
+}
+
+const EXTERNAL = "external";
+
+async function lockOwnWallet(tx: Tx, userId: string): Promise<LockedWallet> {
+  const { rows } = await tx.query<LockedWallet>(
+    "SELECT id, user_id, currency, balance FROM wallets WHERE user_id = $1 FOR UPDATE",
+    [userId],
+  );
+  const w = rows[0];
+  if (!w) {
+    throw new AppError("wallet_not_provisioned", "Your wallet is being provisioned; retry in a moment.", {
+      status: 409,
+      headers: { "Retry-After": "1" },
+    });
+  }
+  return w;
+}
+
+function checkCurrency(wallet: LockedWallet, currency: string | undefined): void {
+  if (currency !== undefined && currency !== wallet.currency) {
+    throw new AppError(
+      "currency_mismatch",
+      `The wallet holds ${wallet.currency}, the request is in ${currency}.`,
+    );
+  }
+}
+
+async function externalAccount(tx: Tx, currency: string): Promise<string> {
+  const { rows } = await tx.query<{ id: string }>(
+    `WITH ins AS (
+       INSERT INTO system_accounts (id, code, currency) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING id
+     ) SELECT id FROM ins UNION ALL SELECT id FROM system_accounts WHERE code = $2 AND currency = $3 LIMIT 1`,
+    [randomUUID(), EXTERNAL, currency],
+  );
+  const id = rows[0]?.id;
+  if (!id) throw new Error(`no ${EXTERNAL} account for ${currency}`);
+  return id;
+}
+
+async function insertTransaction(
+  tx: Tx,
+  t: {
+    id: string;
+    kind: string;
+    userId: string;
+    from: string | null;
+    to: string | null;
+    amount: number;
+    currency: string;
+    reference: string | null;
+    key: string;
+  },
+): Promise<Date> {
+  const { rows } = await tx.query<{ created_at: Date }>(
+    `INSERT INTO transactions (id, kind, initiated_by, from_wallet_id, to_wallet_id, amount, currency, reference, idempotency_key)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING created_at`,
+    [t.id, t.kind, t.userId, t.from, t.to, t.amount, t.currency, t.reference, t.key],
+  );
+  return rows[0]?.created_at as Date;
+}
+
+async function insertEntries(
+  tx: Tx,
+  transactionId: string,
+  currency: string,
+  entries: readonly {
+    walletId?: string;
+    systemAccountId?: string;
+    amount: number;
+    balanceAfter: number | null;
+  }[],
+): Promise<void> {
+  const values: unknown[] = [];
+  const rows = entries.map((e, i) => {
+    values.push(
+      transactionId,
+      e.walletId ?? null,
+      e.systemAccountId ?? null,
+      e.amount,
+      currency,
+      e.balanceAfter,
+    );
+    const p = i * 6;
+    return `($${p + 1}, $${p + 2}, $${p + 3}, $${p + 4}, $${p + 5}, $${p + 6})`;
+  });
+  await tx.query(
+    `INSERT INTO ledger_entries (transaction_id, wallet_id, system_account_id, amount, currency, balance_after) VALUES ${rows.join(", ")}`,
+    values,
+  );
+}
+
+async function setBalance(tx: Tx, walletId: string, delta: number): Promise<number> {
+  // The CHECK (balance >= 0) is the last line of defence; callers check first to answer insufficient_funds.
+  const { rows } = await tx.query<{ balance: string }>(
+    "UPDATE wallets SET balance = balance + $2 WHERE id = $1 RETURNING balance",
+    [walletId, delta],
+  );
+  return minorUnits(rows[0]?.balance as string);
+}
+
+function headers(m: Movement): Record<string, string> {
+  return { "correlation-id": m.correlationId };
+}
+
+export async function deposit(tx: Tx, m: Movement): Promise<MovementResult> {
+  return depositOrWithdraw(tx, m, "deposit");
+}
+
+export async function withdraw(tx: Tx, m: Movement): Promise<MovementResult> {
+  return depositOrWithdraw(tx, m, "withdrawal");
+}
+
+async function depositOrWithdraw(
+  tx: Tx,
+  m: Movement,
+  kind: "deposit" | "withdrawal",
+): Promise<MovementResult> {
+  const wallet = await lockOwnWallet(tx, m.userId);
+  checkCurrency(wallet, m.currency);
+  if (kind === "withdrawal" && BigInt(wallet.balance) < BigInt(m.amount)) {
+    throw new AppError(
+      "insufficient_funds",
+      `The balance is ${wallet.balance}; the withdrawal is ${m.amount}.`,
+    );
+  }
+  const sign = kind === "deposit" ? 1 : -1;
+  const id = randomUUID();
+  const external = await externalAccount(tx, wallet.currency);
+  const reference = m.reference ?? null;
+  const createdAt = await insertTransaction(tx, {
+    id,
+    kind,
+    userId: m.userId,
+    from: kind === "withdrawal" ? wallet.id : null,
+    to: kind === "deposit" ? wallet.id : null,
+    amount: m.amount,
+    currency: wallet.currency,
+    reference,
+    key: m.idempotencyKey,
+  });
+  const balanceAfter = await setBalance(tx, wallet.id, sign * m.amount);
+  await insertEntries(tx, id, wallet.currency, [
+    { walletId: wallet.id, amount: sign * m.amount, balanceAfter },
+    { systemAccountId: external, amount: -sign * m.amount, balanceAfter: null },
+  ]);
+  const payload = {
+    eventId: randomUUID(),
+    occurredAt: createdAt.getTime(),
+    transactionId: id,
+    walletId: wallet.id,
+    userId: wallet.user_id,
+    amount: m.amount,
+    currency: wallet.currency,
+    balanceAfter,
+    idempotencyKey: m.idempotencyKey,
+    reference,
+  };
+  const event: OutboxEvent =
+    kind === "deposit"
+      ? { type: "funds_deposited", key: wallet.id, payload, headers: headers(m) }
+      : { type: "funds_withdrawn", key: wallet.id, payload, headers: headers(m) };
+  await enqueue(tx, [event]);
+  return {
+    id,
+    type: kind,
+    walletId: wallet.id,
+    amount: m.amount,
+    currency: wallet.currency,
+    balanceAfter,
+    reference,
+    status: "completed",
+    createdAt: createdAt.toISOString(),
+  };
+}
+
+export type Recipient = { readonly walletId: string } | { readonly email: string };
+
+export async function transfer(tx: Tx, m: Movement & { to: Recipient }): Promise<TransferResult> {
+  const own = await tx.query<{ id: string }>("SELECT id FROM wallets WHERE user_id = $1", [m.userId]);
+  const fromId = own.rows[0]?.id;
+  if (!fromId) await lockOwnWallet(tx, m.userId); // throws wallet_not_provisioned
+  const toId = await resolveRecipient(tx, m.to);
+  if (toId === fromId) throw new AppError("self_transfer", "The recipient is your own wallet.");
+
+  // Lock both rows in id order: concurrent A→B and B→A take the locks in the same order, so never deadlock.
+  const { rows } = await tx.query<LockedWallet>(
+    "SELECT id, user_id, currency, balance FROM wallets WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE",
+    [[fromId, toId]],
+  );
+  const from = rows.find((r) => r.id === fromId);
+  const to = rows.find((r) => r.id === toId);
+  if (!from || from.user_id !== m.userId) throw new AppError("internal", "sender wallet vanished");
+  if (!to) throw new AppError("recipient_not_found", "No wallet matches the recipient.");
+  checkCurrency(from, m.currency);
+  if (to.currency !== from.currency) {
+    throw new AppError(
+      "currency_mismatch",
+      `The recipient's wallet holds ${to.currency}, yours ${from.currency}.`,
+    );
+  }
+  if (BigInt(from.balance) < BigInt(m.amount)) {
+    throw new AppError("insufficient_funds", `The balance is ${from.balance}; the transfer is ${m.amount}.`);
+  }
+  const id = randomUUID();
+  const description = m.reference ?? null;
+  const createdAt = await insertTransaction(tx, {
+    id,
+    kind: "transfer",
+    userId: m.userId,
+    from: from.id,
+    to: to.id,
+    amount: m.amount,
+    currency: from.currency,
+    reference: description,
+    key: m.idempotencyKey,
+  });
+  const fromAfter = await setBalance(tx, from.id, -m.amount);
+  const toAfter = await setBalance(tx, to.id, m.amount);
+  await insertEntries(tx, id, from.currency, [
+    { walletId: from.id, amount: -m.amount, balanceAfter: fromAfter },
+    { walletId: to.id, amount: m.amount, balanceAfter: toAfter },
+  ]);
+  const base = {
+    occurredAt: createdAt.getTime(),
+    transactionId: id,
+    amount: m.amount,
+    currency: from.currency,
+    idempotencyKey: m.idempotencyKey,
+    description,
+  };
+  await enqueue(tx, [
+    {
+      type: "transfer_sent",
+      key: from.id,
+      headers: headers(m),
+      payload: {
+        ...base,
+        eventId: randomUUID(),
+        walletId: from.id,
+        userId: from.user_id,
+        balanceAfter: fromAfter,
+        counterpartyWalletId: to.id,
+        counterpartyUserId: to.user_id,
+      },
+    },
+    {
+      type: "transfer_received",
+      key: to.id,
+      headers: headers(m),
+      payload: {
+        ...base,
+        eventId: randomUUID(),
+        walletId: to.id,
+        userId: to.user_id,
+        balanceAfter: toAfter,
+        counterpartyWalletId: from.id,
+        counterpartyUserId: from.user_id,
+      },
+    },
+  ]);
+  return {
+    id,
+    fromWalletId: from.id,
+    toWalletId: to.id,
+    amount: m.amount,
+    currency: from.currency,
+    status: "completed",
+    balanceAfter: fromAfter,
+    description,
+    createdAt: createdAt.toISOString(),
+  };
+}
+
+async function resolveRecipient(tx: Tx, to: Recipient): Promise<string> {
+  if ("walletId" in to) {
+    const { rows } = await tx.query<{ id: string }>("SELECT id FROM wallets WHERE id = $1", [to.walletId]);
+    if (!rows[0]) throw new AppError("recipient_not_found", "No wallet has this id.");
+    return rows[0].id;
+  }
+  const { rows } = await tx.query<{ wallet_id: string | null }>(
+    "SELECT w.id AS wallet_id FROM users u LEFT JOIN wallets w ON w.user_id = u.id WHERE u.email = $1",
+    [to.email],
+  );
+  if (!rows[0]) throw new AppError("recipient_not_found", "No user has this email.");
+  if (!rows[0].wallet_id) {
+    throw new AppError(
+      "wallet_not_provisioned",
+      "The recipient's wallet is being provisioned; retry in a moment.",
+      {
+        status: 409,
+      },
+    );
+  }
+  return rows[0].wallet_id;
+}
