@@ -28,7 +28,14 @@ export interface ApiDeps {
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-export function createApp(deps: ApiDeps): Koa {
+export interface Api {
+  readonly app: Koa;
+  /** What the router serves, for the OpenAPI coverage test. */
+  readonly router: Router;
+  readonly routes: RouteTable;
+}
+
+export function createApp(deps: ApiDeps): Api {
   const app = new Koa({ proxy: false });
   app.silent = true; // errors are logged once, by problemMiddleware
 
@@ -78,7 +85,7 @@ export function createApp(deps: ApiDeps): Koa {
   docRoutes(routes, deps.version);
   app.use(router.routes());
   app.use(router.allowedMethods({ throw: true }));
-  return app;
+  return { app, router, routes };
 }
 
 function healthRoutes(routes: RouteTable, readiness: ApiDeps["readiness"]): void {

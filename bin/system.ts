@@ -140,7 +140,7 @@ export class System {
   }
 
   private async listen(): Promise<void> {
-    const app = createApp({
+    const { app } = createApp({
       pool: this.pool,
       log: this.log.child({ component: "api" }),
       tokens: tokenService({

@@ -3,10 +3,22 @@ import type { RawAvroSchema } from "@kafkajs/confluent-schema-registry/dist/@typ
 import avro from "avsc";
 import { avroSchema, EVENT_TYPES, type EventPayload, type EventType } from "../schemas/index.js";
 import { AppError } from "./errors.js";
-import type { TopicNames } from "./topics.js";
+import { TOPIC_OF, type TopicNames, typesOn } from "./topics.js";
 
-/** Subject naming: Confluent's TopicNameStrategy, `<topic>-value`, so any Confluent-compatible tool finds it. */
-export const subjectFor = (topic: string): string => `${topic}-value`;
+const fullName = (type: EventType) => {
+  const s = avroSchema(type);
+  return s.namespace ? `${s.namespace}.${s.name}` : s.name;
+};
+
+/**
+ * Subject naming, chosen on purpose: a topic that carries one event type uses Confluent's TopicNameStrategy
+ * (`<topic>-value`); a topic that carries several (wallet_transactions) uses TopicRecordNameStrategy
+ * (`<topic>-<record full name>`), so each type evolves under its own compatibility check. Consumers never need
+ * the subject: records carry their schema id.
+ */
+export function subjectFor(topic: string, type: EventType): string {
+  return typesOn(TOPIC_OF[type]).length > 1 ? `${topic}-${fullName(type)}` : `${topic}-value`;
+}
 
 const MAGIC_BYTE = 0;
 
@@ -45,7 +57,7 @@ export class EventCodec {
   async register(type: EventType, schema: object = avroSchema(type)): Promise<number> {
     const { id } = await this.registry.register(
       { type: SchemaType.AVRO, schema: JSON.stringify(schema) },
-      { subject: subjectFor(this.names.event(type)), compatibility: COMPATIBILITY.BACKWARD },
+      { subject: subjectFor(this.names.event(type), type), compatibility: COMPATIBILITY.BACKWARD },
     );
     if (schema === avroSchema(type)) this.ids.set(type, id);
     return id;
@@ -69,21 +81,32 @@ export class EventCodec {
   }
 
   /**
-   * Decodes with the writer's schema (fetched by id) resolved into this code's schema for `type`.
-   * Throws AppError `event_undecodable` (fatal: dead-letter it) for bytes that are not the wire format, an
-   * id the registry does not know, or a body that does not decode; a registry outage is `service_unavailable`.
+   * Decodes a record of a topic that carries `types`: the writer's schema (fetched by id, cached) names the
+   * event type, and the body is resolved into this code's schema for that type.
+   * Throws AppError `event_undecodable` (fatal: dead-letter it) for bytes that are not the wire format, an id
+   * the registry does not know, a record of another type, or a body that does not decode; a registry outage
+   * is `service_unavailable` (retryable).
    */
-  async decode<T extends EventType>(type: T, value: Buffer | null): Promise<DecodedEvent<T>> {
+  async decode<T extends EventType>(types: readonly T[], value: Buffer | null): Promise<DecodedEvent<T>> {
     if (!value || value.length < 6 || value.readUInt8(0) !== MAGIC_BYTE) {
       throw new AppError("event_undecodable", "not in the Confluent wire format (magic byte 0 + schema id)");
     }
     const schemaId = value.readUInt32BE(1);
     try {
+      const writer = (await this.registry.getSchema(schemaId)) as { name?: string };
+      const type = types.find((t) => fullName(t) === writer.name);
+      if (!type) {
+        throw new AppError(
+          "event_undecodable",
+          `schema id ${schemaId} (${writer.name}) is not one of ${types.join(", ")}`,
+        );
+      }
       const payload = await this.registry.decode(value, {
         [SchemaType.AVRO]: { readerSchema: avroSchema(type) as unknown as RawAvroSchema },
       });
       return { type, payload: payload as EventPayload<T>, schemaId };
     } catch (err) {
+      if (err instanceof AppError) throw err;
       const status = (err as { status?: number }).status;
       if (isNetworkError(err) || (status !== undefined && status >= 500)) {
         throw new AppError("service_unavailable", "schema registry unavailable", {
@@ -105,7 +128,7 @@ export class EventCodec {
   }
 
   private async latestId(type: EventType): Promise<number> {
-    const id = await this.registry.getLatestSchemaId(subjectFor(this.names.event(type)));
+    const id = await this.registry.getLatestSchemaId(subjectFor(this.names.event(type), type));
     this.ids.set(type, id);
     return id;
   }

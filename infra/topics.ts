@@ -4,11 +4,24 @@ import type { TopicSpec } from "./kafka/index.js";
 
 /**
  * Every topic walletstream uses is declared here and created or checked at start-up through the admin
- * client (infra/bootstrap.ts); the broker's auto-creation is off.
+ * client (bin/system.ts → ensureTopics); the broker's auto-creation is off.
+ *
+ * A topic may carry several event types: all money events of a wallet share `wallet_transactions`, keyed by
+ * wallet id, so one wallet's deposits, withdrawals and transfers stay in order on one partition (order only
+ * holds within a partition of one topic).
  *
  * Event topics keep their history for ever (retention.ms=-1): replays rebuild projections from them, so
  * the history must be there. Dead-letter topics too: a dead letter stays until someone looks at it.
  */
+export const TOPIC_OF: Readonly<Record<EventType, string>> = Object.freeze({
+  user_registered: "user_registered",
+  wallet_created: "wallet_created",
+  funds_deposited: "wallet_transactions",
+  funds_withdrawn: "wallet_transactions",
+  transfer_sent: "wallet_transactions",
+  transfer_received: "wallet_transactions",
+});
+
 export const EVENT_TOPIC_CONFIG: Readonly<Record<string, string>> = Object.freeze({
   "cleanup.policy": "delete",
   "retention.ms": "-1",
@@ -20,25 +33,36 @@ export const DEAD_LETTER_TOPIC_CONFIG: Readonly<Record<string, string>> = Object
   "retention.ms": "-1",
 });
 
+/** The event types a topic (unprefixed name) carries. */
+export function typesOn(baseTopic: string): EventType[] {
+  return EVENT_TYPES.filter((t) => TOPIC_OF[t] === baseTopic);
+}
+
 export interface TopicNames {
+  /** The topic an event type is published to. */
   event(type: EventType): string;
-  deadLetter(type: EventType, group: string): string;
+  /** `<topic>.<group>.dlq`: one dead-letter topic per consumed topic and consumer group (both full names). */
+  deadLetter(topic: string, group: string): string;
   group(name: string): string;
+  /** The event types carried by a (prefixed) topic name; empty for a topic that is not ours. */
+  typesOf(topic: string): EventType[];
 }
 
 /** Names carry an optional prefix (TOPIC_PREFIX / GROUP_PREFIX) so environments and test runs can share a cluster. */
 export function topicNames(config: Config): TopicNames {
   const { topicPrefix, groupPrefix } = config.kafka;
+  const event = (type: EventType) => `${topicPrefix}${TOPIC_OF[type]}`;
   return {
-    event: (type) => `${topicPrefix}${type}`,
-    deadLetter: (type, group) => `${topicPrefix}${type}.${groupPrefix}${group}.dlq`,
+    event,
+    deadLetter: (topic, group) => `${topic}.${group}.dlq`,
     group: (name) => `${groupPrefix}${name}`,
+    typesOf: (topic) => (topic.startsWith(topicPrefix) ? typesOn(topic.slice(topicPrefix.length)) : []),
   };
 }
 
 export function declaredTopics(
   config: Config,
-  consumers: readonly { group: string; topics: readonly EventType[] }[],
+  consumers: readonly { group: string; events: readonly EventType[] }[],
 ): TopicSpec[] {
   const names = topicNames(config);
   const spec = (name: string, topicConfig: Readonly<Record<string, string>>): TopicSpec => ({
@@ -47,10 +71,12 @@ export function declaredTopics(
     replicationFactor: config.kafka.replicationFactor,
     config: topicConfig,
   });
+  const eventTopics = new Set(EVENT_TYPES.map((t) => names.event(t)));
+  const dlqTopics = new Set(
+    consumers.flatMap((c) => c.events.map((t) => names.deadLetter(names.event(t), names.group(c.group)))),
+  );
   return [
-    ...EVENT_TYPES.map((t) => spec(names.event(t), EVENT_TOPIC_CONFIG)),
-    ...consumers.flatMap((c) =>
-      c.topics.map((t) => spec(names.deadLetter(t, c.group), DEAD_LETTER_TOPIC_CONFIG)),
-    ),
+    ...[...eventTopics].map((n) => spec(n, EVENT_TOPIC_CONFIG)),
+    ...[...dlqTopics].map((n) => spec(n, DEAD_LETTER_TOPIC_CONFIG)),
   ];
 }

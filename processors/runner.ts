@@ -34,6 +34,8 @@ export interface RunnerStats {
   duplicates: number;
   deadLettered: number;
   retried: number;
+  /** Records of a type this processor does not handle, on a topic it reads for other types. */
+  skipped: number;
 }
 
 const MAX_ERROR_MESSAGE = 1000;
@@ -52,9 +54,10 @@ const UNAVAILABLE_BACKOFF = { kind: "exponential", initialMs: 250, maxMs: 5000, 
  * poison record. Heartbeats continue during waits so the group does not rebalance.
  */
 export class ProcessorRunner<T extends EventType> {
-  readonly stats: RunnerStats = { processed: 0, duplicates: 0, deadLettered: 0, retried: 0 };
+  readonly stats: RunnerStats = { processed: 0, duplicates: 0, deadLettered: 0, retried: 0, skipped: 0 };
   readonly group: string;
-  private readonly typeByTopic: Map<string, T>;
+  private readonly topics: string[];
+  private readonly handled: ReadonlySet<EventType>;
   private readonly log: Logger;
   private readonly now: () => Date;
   private readonly newId: () => string;
@@ -66,7 +69,8 @@ export class ProcessorRunner<T extends EventType> {
     private readonly deps: RunnerDeps,
   ) {
     this.group = deps.names.group(processor.group);
-    this.typeByTopic = new Map(processor.topics.map((t) => [deps.names.event(t), t]));
+    this.topics = [...new Set(processor.events.map((t) => deps.names.event(t)))];
+    this.handled = new Set(processor.events);
     this.log = deps.log.child({ processor: processor.name, group: this.group });
     this.now = deps.now ?? (() => new Date());
     this.newId = deps.newId ?? randomUUID;
@@ -76,12 +80,12 @@ export class ProcessorRunner<T extends EventType> {
     this.publisher = await this.deps.bus.publisher();
     this.subscription = this.deps.bus.subscription({
       groupId: this.group,
-      topics: [...this.typeByTopic.keys()],
+      topics: this.topics,
       fromBeginning: true,
       concurrency: this.deps.concurrency ?? 3,
     });
     await this.subscription.run((record, controls) => this.onRecord(record, controls));
-    this.log.info({ topics: [...this.typeByTopic.keys()] }, "processor started");
+    this.log.info({ topics: this.topics }, "processor started");
   }
 
   /** Resolves if the consumer crashed beyond its own recovery. */
@@ -96,15 +100,18 @@ export class ProcessorRunner<T extends EventType> {
   }
 
   private async onRecord(record: IncomingRecord, controls: DeliveryControls): Promise<void> {
-    const type = this.typeByTopic.get(record.topic);
-    if (!type) throw new Error(`no event type for topic ${record.topic}`);
+    const types = this.deps.names.typesOf(record.topic);
     const firstFailureAt = { value: undefined as Date | undefined };
     let attempt = 1;
     let outages = 0;
     for (;;) {
       try {
-        const decoded = await this.deps.codec.decode(type, record.value);
-        const event = { type, payload: decoded.payload } as ConsumedEvent<T>;
+        const decoded = await this.deps.codec.decode(types, record.value);
+        if (!this.handled.has(decoded.type)) {
+          this.stats.skipped++;
+          return;
+        }
+        const event = { type: decoded.type, payload: decoded.payload } as ConsumedEvent<T>;
         const applied = await this.apply(event, record);
         if (applied) this.stats.processed++;
         else this.stats.duplicates++;
@@ -124,7 +131,7 @@ export class ProcessorRunner<T extends EventType> {
         }
         const retryable = (this.processor.retry.isRetryable ?? isRetryable)(err);
         if (!retryable || attempt >= this.processor.retry.attempts) {
-          await this.deadLetter(type, record, err, attempt, firstFailureAt.value);
+          await this.deadLetter(record, err, attempt, firstFailureAt.value);
           return;
         }
         const delay = backoffDelay(this.processor.retry.backoff, attempt);
@@ -178,13 +185,12 @@ export class ProcessorRunner<T extends EventType> {
   }
 
   private async deadLetter(
-    type: T,
     record: IncomingRecord,
     err: unknown,
     attempt: number,
     firstFailureAt: Date,
   ): Promise<void> {
-    const topic = this.deps.names.deadLetter(type, this.processor.group);
+    const topic = this.deps.names.deadLetter(record.topic, this.group);
     const e = err instanceof Error ? err : new Error(String(err));
     const headers: Record<string, string> = {
       ...record.headers,

@@ -53,7 +53,8 @@ export interface Processor<T extends EventType = EventType> {
   readonly name: string;
   /** Consumer group; every replica of this processor joins it. */
   readonly group: string;
-  readonly topics: readonly T[];
+  /** The event types it handles; the runner subscribes to the topics carrying them. */
+  readonly events: readonly T[];
   readonly retry: RetryPolicy;
   handle(event: ConsumedEvent<T>, ctx: HandlerContext): Promise<void>;
 }

@@ -14,7 +14,7 @@ export function walletProcessor(opts: WalletProcessorOptions): Processor<"user_r
   return {
     name: "wallet",
     group: "wallet-service",
-    topics: ["user_registered"],
+    events: ["user_registered"],
     retry: {
       attempts: opts.maxAttempts,
       backoff: { kind: "exponential", initialMs: 200, maxMs: 10_000, jitter: true },

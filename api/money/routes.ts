@@ -99,7 +99,7 @@ export function moneyRoutes(routes: RouteTable, deps: MoneyRoutesDeps): void {
   ) => {
     const key = idempotencyKey(ctx);
     // amount is validated by parseAmount (its own error code); the rest of the body by the schema.
-    const body = parseBody(ctx, schema.extend({ amount: z.unknown() }));
+    const body = parseBody(ctx, schema.extend({ amount: z.unknown().optional() }));
     const amount = parseAmount((ctx.request as { rawBody?: string }).rawBody, body, deps.maxAmount);
     const input = { ...body, amount } as z.infer<S>;
     const userId = ctx.state.userId as string;

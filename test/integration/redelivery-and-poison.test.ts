@@ -80,7 +80,11 @@ describe("wallet processor: redelivery and poison records", () => {
       { topic, key, value: await system.codec.encode("user_registered", { ...after, userId: after.userId }) },
     ]);
 
-    const dlq = await readTopic(system, system.names.deadLetter("user_registered", "wallet-service"), 2);
+    const dlq = await readTopic(
+      system,
+      system.names.deadLetter(system.names.event("user_registered"), system.names.group("wallet-service")),
+      2,
+    );
     const [first, second] = dlq;
     expect(first?.value?.equals(poison)).toBe(true);
     expect(first?.key?.toString()).toBe(key);

@@ -14,12 +14,22 @@ describe("schemas in the registry", () => {
   });
 
   it("registers every event under <topic>-value with BACKWARD compatibility", async () => {
-    const subject = subjectFor(system.names.event("user_registered"));
+    const subject = subjectFor(system.names.event("user_registered"), "user_registered");
     const config = await fetch(`${env.config.registry.url}/config/${subject}`);
     expect(config.status).toBe(200);
     expect(((await config.json()) as { compatibilityLevel: string }).compatibilityLevel).toBe("BACKWARD");
     const versions = await fetch(`${env.config.registry.url}/subjects/${subject}/versions`);
     expect(await versions.json()).toEqual([1]);
+  });
+
+  it("a topic carrying several event types has one subject per type (TopicRecordNameStrategy)", async () => {
+    const topic = system.names.event("transfer_sent");
+    expect(topic).toBe(system.names.event("funds_deposited"));
+    const res = await fetch(`${env.config.registry.url}/subjects`);
+    const subjects = (await res.json()) as string[];
+    expect(subjects).toContain(`${topic}-io.walletstream.events.TransferSent`);
+    expect(subjects).toContain(`${topic}-io.walletstream.events.FundsDeposited`);
+    expect(subjects).not.toContain(`${topic}-value`);
   });
 
   it("registering the unchanged schema again keeps its id (start-up is idempotent)", async () => {
@@ -40,7 +50,7 @@ describe("schemas in the registry", () => {
     };
     const id = await system.codec.register("user_registered", compatible);
     expect(id).toBeGreaterThan(0);
-    const subject = subjectFor(system.names.event("user_registered"));
+    const subject = subjectFor(system.names.event("user_registered"), "user_registered");
     const versions = await fetch(`${env.config.registry.url}/subjects/${subject}/versions`);
     expect(await versions.json()).toEqual([1, 2]);
   });

@@ -65,7 +65,8 @@ CREATE TABLE idempotency_keys (
   key           text NOT NULL,
   request_hash  text NOT NULL,
   status        integer,
-  response      jsonb,
+  -- json, not jsonb: a replay answers byte for byte what the first request answered (jsonb reorders keys).
+  response      json,
   created_at    timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (user_id, key)
 );
