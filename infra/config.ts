@@ -68,7 +68,24 @@ const envSchema = z
     OUTBOX_POLL_INTERVAL_MS: positiveInt.default(1000),
     OUTBOX_RETENTION_HOURS: positiveInt.default(72),
 
-    PROCESSOR_MAX_ATTEMPTS: positiveInt.default(5),
+    // Default retry policy of processors: attempts (the first included), then delays initial × multiplier^n, capped.
+    PROCESSOR_MAX_ATTEMPTS: positiveInt.default(4),
+    PROCESSOR_RETRY_INITIAL_MS: positiveInt.default(1000),
+    PROCESSOR_RETRY_MULTIPLIER: z.coerce.number().min(1).default(10),
+    PROCESSOR_RETRY_MAX_MS: positiveInt.default(60_000),
+
+    // Outgoing email (processors/email.ts). The local stack runs a development SMTP server on this port.
+    SMTP_HOST: z.string().min(1).default("127.0.0.1"),
+    SMTP_PORT: port.default(2525),
+    SMTP_FROM: z.string().min(3).default("walletstream <no-reply@walletstream.local>"),
+    SMTP_SECURE: bool.default(false),
+    SMTP_USER: z.string().optional(),
+    SMTP_PASSWORD: z.string().optional(),
+    // SMTP outages last longer than a database hiccup: more attempts, longer backoff.
+    EMAIL_MAX_ATTEMPTS: positiveInt.default(6),
+    EMAIL_RETRY_INITIAL_MS: positiveInt.default(1000),
+    EMAIL_RETRY_MAX_MS: positiveInt.default(60_000),
+
     SHUTDOWN_TIMEOUT_MS: positiveInt.default(15_000),
     MIGRATE_ON_START: bool.default(true),
 
@@ -119,7 +136,25 @@ export interface Config {
     readonly pollIntervalMs: number;
     readonly retentionHours: number;
   };
-  readonly processor: { readonly maxAttempts: number };
+  readonly processor: {
+    readonly maxAttempts: number;
+    readonly retryInitialMs: number;
+    readonly retryMultiplier: number;
+    readonly retryMaxMs: number;
+  };
+  readonly smtp: {
+    readonly host: string;
+    readonly port: number;
+    readonly from: string;
+    readonly secure: boolean;
+    readonly user: string | undefined;
+    readonly password: string | undefined;
+  };
+  readonly email: {
+    readonly maxAttempts: number;
+    readonly retryInitialMs: number;
+    readonly retryMaxMs: number;
+  };
   readonly shutdownTimeoutMs: number;
   readonly migrateOnStart: boolean;
   readonly stack: {
@@ -183,7 +218,25 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       pollIntervalMs: e.OUTBOX_POLL_INTERVAL_MS,
       retentionHours: e.OUTBOX_RETENTION_HOURS,
     },
-    processor: { maxAttempts: e.PROCESSOR_MAX_ATTEMPTS },
+    processor: {
+      maxAttempts: e.PROCESSOR_MAX_ATTEMPTS,
+      retryInitialMs: e.PROCESSOR_RETRY_INITIAL_MS,
+      retryMultiplier: e.PROCESSOR_RETRY_MULTIPLIER,
+      retryMaxMs: e.PROCESSOR_RETRY_MAX_MS,
+    },
+    smtp: {
+      host: e.SMTP_HOST,
+      port: e.SMTP_PORT,
+      from: e.SMTP_FROM,
+      secure: e.SMTP_SECURE,
+      user: e.SMTP_USER,
+      password: e.SMTP_PASSWORD,
+    },
+    email: {
+      maxAttempts: e.EMAIL_MAX_ATTEMPTS,
+      retryInitialMs: e.EMAIL_RETRY_INITIAL_MS,
+      retryMaxMs: e.EMAIL_RETRY_MAX_MS,
+    },
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
     migrateOnStart: e.MIGRATE_ON_START,
     stack: {

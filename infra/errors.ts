@@ -24,8 +24,13 @@ export const ERROR_CODES = {
   self_transfer: { status: 422, title: "A wallet cannot transfer to itself" },
   recipient_not_found: { status: 404, title: "No such recipient" },
   transaction_not_found: { status: 404, title: "No such transaction" },
+  // Notifications
+  notification_not_found: { status: 404, title: "No such notification" },
   // Dependencies
   service_unavailable: { status: 503, title: "A dependency is unavailable; retry later" },
+  // Outgoing email: a mail server that is down or defers (4xx) is worth retrying; a 5xx rejection is final.
+  mail_unavailable: { status: 503, title: "The mail server is unavailable or deferred the message" },
+  mail_rejected: { status: 502, title: "The mail server rejected the message permanently" },
   // Events
   event_undecodable: { status: 500, title: "An event could not be decoded" },
   event_invalid: { status: 500, title: "An event failed validation" },

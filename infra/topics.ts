@@ -33,6 +33,12 @@ export const DEAD_LETTER_TOPIC_CONFIG: Readonly<Record<string, string>> = Object
   "retention.ms": "-1",
 });
 
+/** Retry topics hold a record for minutes at most; a week of retention outlives any delay and any outage. */
+export const RETRY_TOPIC_CONFIG: Readonly<Record<string, string>> = Object.freeze({
+  "cleanup.policy": "delete",
+  "retention.ms": String(7 * 24 * 3600 * 1000),
+});
+
 /** The event types a topic (unprefixed name) carries. */
 export function typesOn(baseTopic: string): EventType[] {
   return EVENT_TYPES.filter((t) => TOPIC_OF[t] === baseTopic);
@@ -43,6 +49,8 @@ export interface TopicNames {
   event(type: EventType): string;
   /** `<topic>.<group>.dlq`: one dead-letter topic per consumed topic and consumer group (both full names). */
   deadLetter(topic: string, group: string): string;
+  /** `<topic>.<group>.retry.<level>`, level 1…attempts-1: one retry chain per consumed topic and group. */
+  retry(topic: string, group: string, level: number): string;
   group(name: string): string;
   /** The event types carried by a (prefixed) topic name; empty for a topic that is not ours. */
   typesOf(topic: string): EventType[];
@@ -55,6 +63,7 @@ export function topicNames(config: Config): TopicNames {
   return {
     event,
     deadLetter: (topic, group) => `${topic}.${group}.dlq`,
+    retry: (topic, group, level) => `${topic}.${group}.retry.${level}`,
     group: (name) => `${groupPrefix}${name}`,
     typesOf: (topic) => (topic.startsWith(topicPrefix) ? typesOn(topic.slice(topicPrefix.length)) : []),
   };
@@ -62,7 +71,7 @@ export function topicNames(config: Config): TopicNames {
 
 export function declaredTopics(
   config: Config,
-  consumers: readonly { group: string; events: readonly EventType[] }[],
+  consumers: readonly { group: string; events: readonly EventType[]; retry: { attempts: number } }[],
 ): TopicSpec[] {
   const names = topicNames(config);
   const spec = (name: string, topicConfig: Readonly<Record<string, string>>): TopicSpec => ({
@@ -72,11 +81,19 @@ export function declaredTopics(
     config: topicConfig,
   });
   const eventTopics = new Set(EVENT_TYPES.map((t) => names.event(t)));
-  const dlqTopics = new Set(
-    consumers.flatMap((c) => c.events.map((t) => names.deadLetter(names.event(t), names.group(c.group)))),
-  );
+  const dlqTopics = new Set<string>();
+  const retryTopics = new Set<string>();
+  for (const c of consumers) {
+    const group = names.group(c.group);
+    for (const topic of new Set(c.events.map((t) => names.event(t)))) {
+      dlqTopics.add(names.deadLetter(topic, group));
+      for (let level = 1; level < c.retry.attempts; level++)
+        retryTopics.add(names.retry(topic, group, level));
+    }
+  }
   return [
     ...[...eventTopics].map((n) => spec(n, EVENT_TOPIC_CONFIG)),
+    ...[...retryTopics].map((n) => spec(n, RETRY_TOPIC_CONFIG)),
     ...[...dlqTopics].map((n) => spec(n, DEAD_LETTER_TOPIC_CONFIG)),
   ];
 }

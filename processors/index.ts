@@ -1,17 +1,32 @@
 import type { Config } from "../infra/config.js";
 import type { EventType } from "../schemas/index.js";
-import type { Processor } from "./types.js";
+import type { Processor, RetryPolicy } from "./types.js";
 import { walletProcessor } from "./wallet.js";
 
 export { ProcessorRunner } from "./runner.js";
 export type { Processor } from "./types.js";
+
+/** The retry policy processors use unless they declare their own (PROCESSOR_* variables; 1 s, 10 s, 60 s). */
+export function defaultRetryPolicy(config: Config): RetryPolicy {
+  const p = config.processor;
+  return {
+    attempts: p.maxAttempts,
+    backoff: {
+      kind: "exponential",
+      initialMs: p.retryInitialMs,
+      multiplier: p.retryMultiplier,
+      maxMs: p.retryMaxMs,
+      jitter: true,
+    },
+  };
+}
 
 /** Every processor walletstream runs, by name (`npm run start:processor -- <name>`). */
 export function processorCatalog(config: Config): ReadonlyMap<string, Processor<EventType>> {
   const list: Processor<EventType>[] = [
     walletProcessor({
       defaultCurrency: config.wallet.defaultCurrency,
-      maxAttempts: config.processor.maxAttempts,
+      retry: defaultRetryPolicy(config),
     }) as Processor<EventType>,
   ];
   return new Map(list.map((p) => [p.name, p]));

@@ -9,11 +9,17 @@ export type Backoff =
       readonly kind: "exponential";
       readonly initialMs: number;
       readonly maxMs: number;
+      /** Growth per attempt; 2 by default. */
+      readonly multiplier?: number;
       readonly jitter: boolean;
     };
 
+/**
+ * Attempt 1 happens on the main topic; attempt n+1 on the group's retry topic `.retry.<n>`, due `backoff(n)`
+ * after the failure. After the last attempt the record goes to the dead-letter topic.
+ */
 export interface RetryPolicy {
-  /** Total attempts, the first included. After the last one the record goes to the dead-letter topic. */
+  /** Total attempts, the first included (so attempts-1 retry topics). */
   readonly attempts: number;
   readonly backoff: Backoff;
   /** Which handler errors deserve another attempt. Default: infra/errors.ts isRetryable (unknown → fatal). */
@@ -56,5 +62,10 @@ export interface Processor<T extends EventType = EventType> {
   /** The event types it handles; the runner subscribes to the topics carrying them. */
   readonly events: readonly T[];
   readonly retry: RetryPolicy;
+  /**
+   * "key": while a record of key K waits in the retry chain, later records of K (for this group) are parked
+   * and applied after it, in order; other keys keep flowing. "none" (default): records retry independently.
+   */
+  readonly ordering?: "key" | "none";
   handle(event: ConsumedEvent<T>, ctx: HandlerContext): Promise<void>;
 }

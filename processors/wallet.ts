@@ -1,8 +1,8 @@
-import type { Processor } from "./types.js";
+import type { Processor, RetryPolicy } from "./types.js";
 
 export interface WalletProcessorOptions {
   readonly defaultCurrency: string;
-  readonly maxAttempts: number;
+  readonly retry: RetryPolicy;
 }
 
 /**
@@ -15,10 +15,7 @@ export function walletProcessor(opts: WalletProcessorOptions): Processor<"user_r
     name: "wallet",
     group: "wallet-service",
     events: ["user_registered"],
-    retry: {
-      attempts: opts.maxAttempts,
-      backoff: { kind: "exponential", initialMs: 200, maxMs: 10_000, jitter: true },
-    },
+    retry: opts.retry,
     async handle(event, ctx) {
       const { userId } = event.payload;
       const walletId = ctx.newId();

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import {
   type Admin,
   type Consumer,
@@ -66,6 +67,46 @@ export function createKafkaBus(opts: KafkaBusOptions): EventBus {
       await admin.connect();
       return kafkaAdmin(admin);
     },
+    async readAll(topic, opts = {}) {
+      const admin = kafka.admin();
+      await admin.connect();
+      const groupId = `walletstream-reader-${randomUUID()}`;
+      const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false, maxWaitTimeInMs: 200 });
+      try {
+        const ends = (await admin.fetchTopicOffsets(topic)).filter((o) => BigInt(o.high) > BigInt(o.low));
+        if (ends.length === 0) return [];
+        const remaining = new Map(ends.map((o) => [o.partition, BigInt(o.high)]));
+        const records: IncomingRecord[] = [];
+        await consumer.connect();
+        await consumer.subscribe({ topics: [topic], fromBeginning: true });
+        await new Promise<void>((resolve, reject) => {
+          const timer = setTimeout(
+            () => reject(new Error(`reading ${topic} timed out`)),
+            opts.timeoutMs ?? 30_000,
+          );
+          void consumer.run({
+            autoCommit: false,
+            eachMessage: async ({ partition, message }) => {
+              const end = remaining.get(partition);
+              if (end === undefined || BigInt(message.offset) >= end) return;
+              records.push(toIncoming(topic, partition, message));
+              if (BigInt(message.offset) + 1n >= end) remaining.delete(partition);
+              if (remaining.size === 0) {
+                clearTimeout(timer);
+                resolve();
+              }
+            },
+          });
+        });
+        return records.sort(
+          (a, b) => a.partition - b.partition || Number(BigInt(a.offset) - BigInt(b.offset)),
+        );
+      } finally {
+        await consumer.disconnect().catch(() => undefined);
+        await admin.deleteGroups([groupId]).catch(() => undefined);
+        await admin.disconnect();
+      }
+    },
     async ping(timeoutMs = 3000) {
       const admin = kafka.admin({ retry: { retries: 0 } });
       const timeout = new Promise<never>((_, reject) =>
@@ -132,17 +173,40 @@ function kafkaSubscription(kafka: Kafka, sub: SubscriptionOptions, log: Logger):
     async run(handler) {
       await consumer.connect();
       await consumer.subscribe({ topics: [...sub.topics], fromBeginning: sub.fromBeginning ?? true });
+      // eachBatch with manual resolution: a record's offset is resolved (and later committed) only once its
+      // handler is done; a held record leaves its partition paused at that record until it is due.
       await consumer.run({
         autoCommit: true,
+        eachBatchAutoResolve: false,
         partitionsConsumedConcurrently: sub.concurrency ?? 1,
-        eachMessage: async ({ topic, partition, message, heartbeat }) => {
+        eachBatch: async ({
+          batch,
+          resolveOffset,
+          heartbeat,
+          commitOffsetsIfNecessary,
+          isRunning,
+          isStale,
+          pause,
+        }) => {
           const controls: DeliveryControls = {
             heartbeat,
             get stopping() {
-              return state.stopping;
+              return state.stopping || !isRunning();
             },
           };
-          await handler(toIncoming(topic, partition, message), controls);
+          for (const message of batch.messages) {
+            if (!isRunning() || isStale()) break;
+            const disposition = await handler(toIncoming(batch.topic, batch.partition, message), controls);
+            if (disposition && disposition.holdUntil > Date.now()) {
+              const resume = pause();
+              const timer = setTimeout(resume, disposition.holdUntil - Date.now());
+              timer.unref();
+              break;
+            }
+            resolveOffset(message.offset);
+            await heartbeat();
+          }
+          await commitOffsetsIfNecessary();
         },
       });
     },
@@ -238,6 +302,9 @@ function kafkaAdmin(admin: Admin): BusAdmin {
     },
     async deleteGroups(groupIds) {
       if (groupIds.length > 0) await admin.deleteGroups([...groupIds]);
+    },
+    async deleteRecordsBefore(topic, partition, offset) {
+      await admin.deleteTopicRecords({ topic, partitions: [{ partition, offset }] });
     },
     close: () => admin.disconnect(),
   };

@@ -50,11 +50,20 @@ export interface SubscriptionOptions {
 }
 
 /**
- * At-least-once delivery: a record's offset is committed only after its handler resolved. A handler that
- * rejects makes the record be delivered again (after a rejoin), so handlers must not reject for bad input.
+ * What a handler answers for a record: nothing (done: its offset may be committed), or "hold until": the
+ * record is not due yet — its partition pauses without committing it and the same record comes again at
+ * `holdUntil` (ms since epoch). Other partitions keep flowing meanwhile.
+ */
+// biome-ignore lint/suspicious/noConfusingVoidType: handlers that never hold simply return nothing.
+export type Disposition = void | { readonly holdUntil: number };
+
+/**
+ * At-least-once delivery: a record's offset is committed only after its handler resolved (and did not hold
+ * it). A handler that rejects makes the record be delivered again (after a rejoin), so handlers must not
+ * reject for bad input.
  */
 export interface Subscription {
-  run(handler: (record: IncomingRecord, controls: DeliveryControls) => Promise<void>): Promise<void>;
+  run(handler: (record: IncomingRecord, controls: DeliveryControls) => Promise<Disposition>): Promise<void>;
   /** Stops fetching, lets the in-flight records finish, commits their offsets and leaves the group. */
   stop(): Promise<void>;
   /** Resolves when the consumer crashed beyond recovery (the process should exit and be restarted). */
@@ -88,6 +97,8 @@ export interface BusAdmin {
   topicOffsets(topic: string): Promise<TopicOffsets[]>;
   groupOffsets(groupId: string, topic: string): Promise<{ partition: number; offset: string }[]>;
   deleteGroups(groupIds: readonly string[]): Promise<void>;
+  /** Deletes records before `offset` in a partition (moves its low watermark). */
+  deleteRecordsBefore(topic: string, partition: number, offset: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -95,6 +106,11 @@ export interface EventBus {
   publisher(): Promise<Publisher>;
   subscription(opts: SubscriptionOptions): Subscription;
   admin(): Promise<BusAdmin>;
+  /**
+   * Reads a topic from its low to its high watermark as they are now (no consumer group is left behind):
+   * for tools (dead letters, checks), not for processing.
+   */
+  readAll(topic: string, opts?: { timeoutMs?: number }): Promise<IncomingRecord[]>;
   /** Resolves true when a broker answers a metadata request within `timeoutMs`. */
   ping(timeoutMs?: number): Promise<boolean>;
 }
