@@ -49,7 +49,12 @@ export class System {
     private readonly parts: SystemParts,
   ) {
     this.pool = createPool(config);
-    this.bus = createKafkaBus({ brokers: config.kafka.brokers, clientId: config.kafka.clientId, log });
+    this.bus = createKafkaBus({
+      brokers: config.kafka.brokers,
+      clientId: config.kafka.clientId,
+      sessionTimeoutMs: config.kafka.sessionTimeoutMs,
+      log,
+    });
     this.names = topicNames(config);
     this.codec = new EventCodec(config.registry.url, this.names);
     const catalog = processorCatalog(config);

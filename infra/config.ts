@@ -38,6 +38,8 @@ const envSchema = z
       .pipe(z.array(z.string().regex(/^[^:]+:\d+$/, "host:port")).min(1))
       .default(["127.0.0.1:9092"]),
     KAFKA_CLIENT_ID: z.string().min(1).default("walletstream"),
+    // How long a silent (crashed) group member keeps its partitions before the group moves them.
+    KAFKA_SESSION_TIMEOUT_MS: z.coerce.number().int().min(6000).default(30_000),
     SCHEMA_REGISTRY_URL: z.url().default("http://127.0.0.1:8081/apis/ccompat/v7"),
 
     TOPIC_PREFIX: z
@@ -117,6 +119,7 @@ export interface Config {
   readonly kafka: {
     readonly brokers: readonly string[];
     readonly clientId: string;
+    readonly sessionTimeoutMs: number;
     readonly topicPrefix: string;
     readonly groupPrefix: string;
     readonly partitions: number;
@@ -199,6 +202,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     kafka: {
       brokers: e.KAFKA_BROKERS,
       clientId: e.KAFKA_CLIENT_ID,
+      sessionTimeoutMs: e.KAFKA_SESSION_TIMEOUT_MS,
       topicPrefix: e.TOPIC_PREFIX,
       groupPrefix: e.GROUP_PREFIX,
       partitions: e.TOPIC_PARTITIONS,

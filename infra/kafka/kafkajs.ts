@@ -26,6 +26,8 @@ export interface KafkaBusOptions {
   readonly brokers: readonly string[];
   readonly clientId: string;
   readonly log: Logger;
+  /** Group session timeout; a crashed member's partitions move after it. Default 30 s. */
+  readonly sessionTimeoutMs?: number;
 }
 
 /** kafkajs behind the EventBus interface. */
@@ -60,7 +62,7 @@ export function createKafkaBus(opts: KafkaBusOptions): EventBus {
       return kafkaPublisher(producer);
     },
     subscription(sub) {
-      return kafkaSubscription(kafka, sub, log);
+      return kafkaSubscription(kafka, sub, log, opts.sessionTimeoutMs ?? 30_000);
     },
     async admin() {
       const admin = kafka.admin();
@@ -146,10 +148,15 @@ function kafkaPublisher(producer: Producer): Publisher {
   };
 }
 
-function kafkaSubscription(kafka: Kafka, sub: SubscriptionOptions, log: Logger): Subscription {
+function kafkaSubscription(
+  kafka: Kafka,
+  sub: SubscriptionOptions,
+  log: Logger,
+  sessionTimeoutMs: number,
+): Subscription {
   const consumer: Consumer = kafka.consumer({
     groupId: sub.groupId,
-    sessionTimeout: 30_000,
+    sessionTimeout: sessionTimeoutMs,
     rebalanceTimeout: 60_000,
     heartbeatInterval: 3000,
     allowAutoTopicCreation: false,
