@@ -1,5 +1,5 @@
 import type { Context, Next } from "koa";
-import { AppError, ERROR_CODES } from "../infra/errors.js";
+import { AppError, ERROR_CODES, isUnavailable } from "../infra/errors.js";
 import type { Logger } from "../infra/log.js";
 
 export const PROBLEM_TYPE_BASE = "urn:walletstream:problem:";
@@ -37,6 +37,14 @@ export function problemMiddleware(log: Logger) {
 
 function toAppError(err: unknown): AppError {
   if (err instanceof AppError) return err;
+  // The database (or another dependency) is unreachable: a 503 the client may retry, not a 500.
+  if (isUnavailable(err)) {
+    return new AppError("service_unavailable", "A dependency is unavailable; retry later.", {
+      cause: err,
+      expose: true,
+      headers: { "Retry-After": "2" },
+    });
+  }
   const e = err as { status?: number; expose?: boolean; message?: string; type?: string };
   // Errors thrown by koa / its middleware carry an HTTP status.
   if (e?.type === "entity.too.large" || e?.status === 413) return new AppError("payload_too_large");

@@ -14,7 +14,8 @@ import { createLogger } from "../../infra/log.js";
 export interface TestEnv {
   readonly config: Config;
   readonly id: string;
-  start(parts: SystemParts): Promise<System>;
+  /** Starts the system; `config` may replace this env's config (e.g. to route the database through a proxy). */
+  start(parts: SystemParts, config?: Config): Promise<System>;
   db: pg.Pool;
 }
 
@@ -51,9 +52,9 @@ export async function testEnv(overrides: Record<string, string> = {}): Promise<T
     config,
     id,
     db,
-    async start(parts) {
+    async start(parts, override) {
       const log = createLogger({ level: config.logLevel, service: `test-${id}` });
-      const system = new System(config, log, parts);
+      const system = new System(override ?? config, log, parts);
       systems.push(system);
       await system.start();
       return system;
