@@ -8,6 +8,8 @@ import { createLogger } from "../infra/log.js";
 import { EventCodec } from "../infra/registry.js";
 import { topicNames } from "../infra/topics.js";
 import { type DeadLetter, DeadLetters } from "../processors/dead-letters.js";
+import { processorCatalog } from "../processors/index.js";
+import { GroupOperations, type ReplayTarget } from "../processors/operations.js";
 
 const config = loadConfig();
 const log = createLogger({ level: process.env.LOG_LEVEL ?? "warn", service: "ops" });
@@ -21,6 +23,14 @@ const letters = new DeadLetters({
   pool,
   topicPrefix: config.kafka.topicPrefix,
 });
+
+const catalog = processorCatalog(config);
+const groups = new GroupOperations({ bus, pool, names });
+const processorNamed = (name: string) => {
+  const p = catalog.get(name);
+  if (!p) throw new Error(`unknown processor "${name}"; known: ${[...catalog.keys()].join(", ")}`);
+  return p;
+};
 
 /** Destructive actions ask first; without a terminal they need --yes. */
 async function confirm(question: string, yes: boolean): Promise<boolean> {
@@ -116,6 +126,99 @@ dlq
     if (!(await confirm(`delete all ${list.length} record(s) of ${topic}?`, opts.yes === true))) return;
     await letters.purge(topic, { dryRun: false });
     console.log("purged");
+  });
+
+program
+  .command("lag")
+  .description("per group and partition: committed offset, end offset, lag, oldest unprocessed record")
+  .argument("[processor]", "one processor; default: all")
+  .option("--retry", "include the retry topics")
+  .action(async (name: string | undefined, opts: { retry?: boolean }) => {
+    for (const p of name ? [processorNamed(name)] : [...catalog.values()]) {
+      const rows = await groups.lag(p, { includeRetry: opts.retry === true });
+      const total = rows.reduce((n, r) => n + r.lag, 0);
+      console.log(`
+${names.group(p.group)} (${p.name}): total lag ${total}`);
+      console.table(rows.map(({ group: _g, ...r }) => r));
+    }
+  });
+
+program
+  .command("replay")
+  .description("rewind a processor's consumer group (refused while it has live members)")
+  .argument("<processor>")
+  .option("--topic <topic...>", "only these topics (default: all its main topics)")
+  .option("--earliest", "from the earliest offset")
+  .option("--from-time <iso>", "from the first record at or after this time")
+  .option("--offsets <partition:offset...>", "from these offsets")
+  .option("--dry-run", "show the plan only")
+  .option("--yes", "do not ask")
+  .action(
+    async (
+      name: string,
+      opts: {
+        topic?: string[];
+        earliest?: boolean;
+        fromTime?: string;
+        offsets?: string[];
+        dryRun?: boolean;
+        yes?: boolean;
+      },
+    ) => {
+      const p = processorNamed(name);
+      let target: ReplayTarget;
+      if (opts.earliest) target = { earliest: true };
+      else if (opts.fromTime) {
+        const ts = Date.parse(opts.fromTime);
+        if (Number.isNaN(ts)) throw new Error(`--from-time: not a date: ${opts.fromTime}`);
+        target = { timestamp: ts };
+      } else if (opts.offsets?.length) {
+        target = {
+          offsets: new Map(
+            opts.offsets.map((o) => {
+              const [part, off] = o.split(":");
+              if (!/^\d+$/.test(part ?? "") || !/^\d+$/.test(off ?? ""))
+                throw new Error(`--offsets: ${o} is not partition:offset`);
+              return [Number(part), off as string];
+            }),
+          ),
+        };
+      } else throw new Error("give --earliest, --from-time <iso> or --offsets <partition:offset …>");
+      const topics = opts.topic ?? groups.topicsOf(p).main;
+      const plan = await groups.planReplay(p, topics, target);
+      console.table(plan);
+      const records = plan.reduce((n, s) => n + s.records, 0);
+      console.log(
+        `${names.group(p.group)}: ${records} record(s) to read again; already applied events have no second effect`,
+      );
+      if (opts.dryRun) return;
+      if (!(await confirm("rewind the group?", opts.yes === true))) return;
+      await groups.replay(p, plan);
+      console.log("offsets moved; start the processor to replay");
+    },
+  );
+
+program
+  .command("rebuild")
+  .description(
+    "drop a projection (e.g. notifications) and replay its topics into it from the earliest offset",
+  )
+  .argument("<processor>")
+  .option("--yes", "do not ask")
+  .action(async (name: string, opts: { yes?: boolean }) => {
+    const p = processorNamed(name);
+    if (!p.rebuild) throw new Error(`processor "${name}" is not a rebuildable projection`);
+    const plan = await groups.planReplay(p, groups.topicsOf(p).main, { earliest: true });
+    console.table(plan);
+    if (
+      !(await confirm(
+        `drop ${name}'s projection and replay ${plan.reduce((n, s) => n + s.records, 0)} record(s)?`,
+        opts.yes === true,
+      ))
+    )
+      return;
+    await groups.rebuild(p);
+    console.log("projection dropped and offsets rewound; start the processor to rebuild");
   });
 
 try {

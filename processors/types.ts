@@ -67,5 +67,10 @@ export interface Processor<T extends EventType = EventType> {
    * and applied after it, in order; other keys keep flowing. "none" (default): records retry independently.
    */
   readonly ordering?: "key" | "none";
+  /**
+   * For projections: drops what the processor built, so `ops rebuild` can replay its topics into it from the
+   * earliest offset. Processors whose effects are not derivable from their topics alone have none.
+   */
+  readonly rebuild?: { reset(tx: Tx): Promise<void> };
   handle(event: ConsumedEvent<T>, ctx: HandlerContext): Promise<void>;
 }

@@ -109,6 +109,42 @@ export function createKafkaBus(opts: KafkaBusOptions): EventBus {
         await admin.disconnect();
       }
     },
+    async timestampsAt(topic, at) {
+      const wanted = at.filter((a) => BigInt(a.offset) >= 0n);
+      const found = new Map<number, number>();
+      if (wanted.length === 0) return found;
+      const groupId = `walletstream-peek-${randomUUID()}`;
+      const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false, maxWaitTimeInMs: 200 });
+      const admin = kafka.admin();
+      await admin.connect();
+      try {
+        await consumer.connect();
+        await consumer.subscribe({ topics: [topic], fromBeginning: true });
+        const pending = new Set(wanted.map((w) => w.partition));
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, 10_000);
+          void consumer.run({
+            autoCommit: false,
+            eachMessage: async ({ partition, message }) => {
+              const w = wanted.find((x) => x.partition === partition);
+              if (!w || !pending.has(partition) || BigInt(message.offset) < BigInt(w.offset)) return;
+              found.set(partition, Number(message.timestamp));
+              pending.delete(partition);
+              if (pending.size === 0) {
+                clearTimeout(timer);
+                resolve();
+              }
+            },
+          });
+          for (const w of wanted) consumer.seek({ topic, partition: w.partition, offset: w.offset });
+        });
+        return found;
+      } finally {
+        await consumer.disconnect().catch(() => undefined);
+        await admin.deleteGroups([groupId]).catch(() => undefined);
+        await admin.disconnect();
+      }
+    },
     async ping(timeoutMs = 3000) {
       const admin = kafka.admin({ retry: { retries: 0 } });
       const timeout = new Promise<never>((_, reject) =>
@@ -309,6 +345,22 @@ function kafkaAdmin(admin: Admin): BusAdmin {
     },
     async deleteGroups(groupIds) {
       if (groupIds.length > 0) await admin.deleteGroups([...groupIds]);
+    },
+    async describeGroup(groupId) {
+      const { groups } = await admin.describeGroups([groupId]);
+      const g = groups[0];
+      return { state: g?.state ?? "Dead", members: g?.members.length ?? 0 };
+    },
+    async setGroupOffsets(groupId, topic, offsets) {
+      await admin.setOffsets({
+        groupId,
+        topic,
+        partitions: offsets.map((o) => ({ partition: o.partition, offset: o.offset })),
+      });
+    },
+    async offsetsAtTimestamp(topic, timestamp) {
+      const res = await admin.fetchTopicOffsetsByTimestamp(topic, timestamp);
+      return res.map((o) => ({ partition: o.partition, offset: o.offset }));
     },
     async deleteRecordsBefore(topic, partition, offset) {
       await admin.deleteTopicRecords({ topic, partitions: [{ partition, offset }] });

@@ -97,6 +97,16 @@ export interface BusAdmin {
   topicOffsets(topic: string): Promise<TopicOffsets[]>;
   groupOffsets(groupId: string, topic: string): Promise<{ partition: number; offset: string }[]>;
   deleteGroups(groupIds: readonly string[]): Promise<void>;
+  /** A group's state and how many members it has now (replays refuse while it has any). */
+  describeGroup(groupId: string): Promise<{ state: string; members: number }>;
+  /** Moves a group's committed offsets (the group must have no members). */
+  setGroupOffsets(
+    groupId: string,
+    topic: string,
+    offsets: readonly { partition: number; offset: string }[],
+  ): Promise<void>;
+  /** Per partition, the earliest offset whose timestamp is at or after `timestamp` (the end offset when none). */
+  offsetsAtTimestamp(topic: string, timestamp: number): Promise<{ partition: number; offset: string }[]>;
   /** Deletes records before `offset` in a partition (moves its low watermark). */
   deleteRecordsBefore(topic: string, partition: number, offset: string): Promise<void>;
   close(): Promise<void>;
@@ -111,6 +121,11 @@ export interface EventBus {
    * for tools (dead letters, checks), not for processing.
    */
   readAll(topic: string, opts?: { timeoutMs?: number }): Promise<IncomingRecord[]>;
+  /** The broker timestamps of the records at the given offsets (missing when the offset holds no record). */
+  timestampsAt(
+    topic: string,
+    at: readonly { partition: number; offset: string }[],
+  ): Promise<Map<number, number>>;
   /** Resolves true when a broker answers a metadata request within `timeoutMs`. */
   ping(timeoutMs?: number): Promise<boolean>;
 }
