@@ -1,29 +1,8 @@
-import { type ChildProcess, spawn } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import type { TestEnv } from "../support/harness.js";
 import { eventually, testEnv } from "../support/harness.js";
+import { exited, startProcessorProcess } from "../support/processes.js";
 import { publishEvents } from "../support/scripted.js";
-
-/** The wallet processor as its own OS process, like `npm run start:processor -- wallet`. */
-function startProcessor(env: TestEnv): ChildProcess {
-  const child = spawn(process.execPath, ["--import", "tsx", "bin/processor.ts", "wallet"], {
-    env: {
-      ...process.env,
-      DATABASE_URL: env.config.db.url,
-      TOPIC_PREFIX: env.config.kafka.topicPrefix,
-      GROUP_PREFIX: env.config.kafka.groupPrefix,
-      TOPIC_PARTITIONS: String(env.config.kafka.partitions),
-      LOG_LEVEL: "warn",
-      KAFKA_SESSION_TIMEOUT_MS: "8000",
-    },
-    stdio: ["ignore", "ignore", "inherit"],
-  });
-  return child;
-}
-
-const exited = (c: ChildProcess) =>
-  new Promise((resolve) => (c.exitCode !== null ? resolve(c.exitCode) : c.once("exit", resolve)));
 
 describe("a processor killed with SIGKILL mid-stream", () => {
   it("loses nothing and applies nothing twice after it restarts", async () => {
@@ -44,7 +23,7 @@ describe("a processor killed with SIGKILL mid-stream", () => {
     const wallets = async () =>
       (await env.db.query("SELECT count(*)::int AS n FROM wallets")).rows[0].n as number;
 
-    const first = startProcessor(env);
+    const first = startProcessorProcess(env, "wallet", { KAFKA_SESSION_TIMEOUT_MS: "8000" });
     try {
       await eventually(async () => (await wallets()) >= 20, 60_000);
       first.kill("SIGKILL");
@@ -55,7 +34,7 @@ describe("a processor killed with SIGKILL mid-stream", () => {
     const atKill = await wallets();
     expect(atKill).toBeLessThan(count);
 
-    const second = startProcessor(env);
+    const second = startProcessorProcess(env, "wallet", { KAFKA_SESSION_TIMEOUT_MS: "8000" });
     try {
       await eventually(async () => (await wallets()) === count, 90_000);
     } finally {
