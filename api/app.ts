@@ -6,8 +6,10 @@ import { z } from "zod";
 import type { Pool } from "../infra/db/pool.js";
 import { AppError } from "../infra/errors.js";
 import type { Logger } from "../infra/log.js";
+import type { Metrics } from "../infra/metrics.js";
 import { requireAuth, type TokenService } from "./auth.js";
 import { moneyRoutes } from "./money/routes.js";
+import { notificationRoutes } from "./notifications.js";
 import { docsPage, openApiDocument } from "./openapi.js";
 import { problemMiddleware } from "./problem.js";
 import { RouteTable } from "./routing.js";
@@ -24,6 +26,8 @@ export interface ApiDeps {
   readonly version: string;
   /** Each dependency's reachability, for /readyz. */
   readonly readiness: () => Promise<Record<string, boolean>>;
+  /** Prometheus metrics of this process, served at /metrics. */
+  readonly metrics?: Metrics;
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -51,15 +55,21 @@ export function createApp(deps: ApiDeps): Api {
     try {
       await next();
     } finally {
+      const seconds = (performance.now() - started) / 1000;
+      const matched = (ctx as { _matchedRoute?: string })._matchedRoute;
       (ctx.state.log as Logger).info(
         {
           method: ctx.method,
-          route: (ctx as { _matchedRoute?: string })._matchedRoute ?? ctx.path,
+          route: matched ?? ctx.path,
           status: ctx.status,
-          durationMs: Math.round((performance.now() - started) * 10) / 10,
+          durationMs: Math.round(seconds * 1e4) / 10,
         },
         "request",
       );
+      // Unmatched paths share one label: raw paths would make the series unbounded.
+      const labels = { method: ctx.method, route: matched ?? "(unmatched)", status: String(ctx.status) };
+      deps.metrics?.httpRequests.inc(labels);
+      deps.metrics?.httpDuration.observe(labels, seconds);
     }
   });
   app.use(problemMiddleware(deps.log));
@@ -79,9 +89,11 @@ export function createApp(deps: ApiDeps): Api {
   const router = new Router();
   const routes = new RouteTable(router, requireAuth(deps.tokens));
   healthRoutes(routes, deps.readiness);
+  if (deps.metrics) metricsRoute(routes, deps.metrics);
   userRoutes(routes, deps);
   walletRoutes(routes, { pool: deps.pool });
   moneyRoutes(routes, { pool: deps.pool, maxAmount: deps.maxAmount });
+  notificationRoutes(routes, { pool: deps.pool });
   docRoutes(routes, deps.version);
   app.use(router.routes());
   app.use(router.allowedMethods({ throw: true }));
@@ -168,6 +180,23 @@ function docRoutes(routes: RouteTable, version: string): void {
     (ctx) => {
       ctx.type = "text/html; charset=utf-8";
       ctx.body = docsPage(document());
+    },
+  );
+}
+
+function metricsRoute(routes: RouteTable, metrics: Metrics): void {
+  routes.add(
+    {
+      method: "get",
+      path: "/metrics",
+      tag: "operations",
+      summary: "Prometheus metrics of this process (text exposition format)",
+      success: { status: 200, description: "Metrics" },
+      errors: [],
+    },
+    async (ctx) => {
+      ctx.type = metrics.registry.contentType;
+      ctx.body = await metrics.registry.metrics();
     },
   );
 }

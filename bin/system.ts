@@ -8,12 +8,15 @@ import { migrate } from "../infra/db/migrate.js";
 import { createPool, type Pool } from "../infra/db/pool.js";
 import { createKafkaBus, type EventBus, type Publisher } from "../infra/kafka/index.js";
 import type { Logger } from "../infra/log.js";
+import { Metrics } from "../infra/metrics.js";
 import { EventCodec } from "../infra/registry.js";
 import { declaredTopics, type TopicNames, topicNames } from "../infra/topics.js";
 import { ProcessorRunner, processorCatalog } from "../processors/index.js";
+import { GroupOperations } from "../processors/operations.js";
 import type { Processor } from "../processors/types.js";
 import { OutboxRelay } from "../producers/relay.js";
 import type { EventType } from "../schemas/index.js";
+import { refreshGauges, serveMetrics } from "./observability.js";
 
 const PACKAGE_VERSION = (
   JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version: string }
@@ -40,6 +43,9 @@ export class System {
   relay: OutboxRelay | undefined;
   private server: Server | undefined;
   private housekeeping: NodeJS.Timeout | undefined;
+  private metricsServer: Server | undefined;
+  private stopGauges: (() => void) | undefined;
+  readonly metrics: Metrics;
   private relayPublisher: Publisher | undefined;
   private readonly processors: Processor<EventType>[];
 
@@ -57,6 +63,7 @@ export class System {
     });
     this.names = topicNames(config);
     this.codec = new EventCodec(config.registry.url, this.names);
+    this.metrics = new Metrics({ service: log.bindings().service ?? config.serviceName });
     const catalog = processorCatalog(config);
     this.processors = (parts.processors ?? []).map((name) => {
       const p = catalog.get(name);
@@ -102,6 +109,7 @@ export class System {
         this.codec,
         this.names,
         this.log.child({ component: "relay" }),
+        this.metrics,
       );
       this.relay.start();
     }
@@ -112,11 +120,25 @@ export class System {
         pool: this.pool,
         names: this.names,
         log: this.log,
+        metrics: this.metrics,
       });
       await runner.start();
       this.runners.push(runner);
     }
+    this.stopGauges = refreshGauges({
+      metrics: this.metrics,
+      pool: this.pool,
+      log: this.log,
+      outbox: this.parts.relay === true,
+      processors: this.processors,
+      groups: new GroupOperations({ bus: this.bus, pool: this.pool, names: this.names }),
+      groupName: (g) => this.names.group(g),
+    });
     if (this.parts.api) await this.listen();
+    else if (this.config.metricsPort !== undefined) {
+      this.metricsServer = await serveMetrics(this.metrics, this.config.http.host, this.config.metricsPort);
+      this.log.info({ port: this.config.metricsPort }, "metrics served at /metrics");
+    }
   }
 
   /** The API's address once listening (port 0 picks a free one). */
@@ -127,6 +149,8 @@ export class System {
 
   async stop(): Promise<void> {
     clearInterval(this.housekeeping);
+    this.stopGauges?.();
+    this.metricsServer?.close();
     const closing = (async () => {
       if (this.server) {
         const server = this.server;
@@ -158,6 +182,7 @@ export class System {
       maxAmount: this.config.money.maxAmount,
       version: PACKAGE_VERSION,
       readiness: () => this.readiness(),
+      metrics: this.metrics,
     });
     const server = app.listen(this.config.http.port, this.config.http.host);
     // Stop idle keep-alive sockets from holding shutdown open.

@@ -39,7 +39,7 @@ const envSchema = z
       .default(["127.0.0.1:9092"]),
     KAFKA_CLIENT_ID: z.string().min(1).default("walletstream"),
     // How long a silent (crashed) group member keeps its partitions before the group moves them.
-    KAFKA_SESSION_TIMEOUT_MS: z.coerce.number().int().min(6000).default(30_000),
+    KAFKA_SESSION_TIMEOUT_MS: z.coerce.number().int().min(6000).default(15_000),
     SCHEMA_REGISTRY_URL: z.url().default("http://127.0.0.1:8081/apis/ccompat/v7"),
 
     TOPIC_PREFIX: z
@@ -89,6 +89,8 @@ const envSchema = z
     EMAIL_RETRY_MAX_MS: positiveInt.default(60_000),
 
     SHUTDOWN_TIMEOUT_MS: positiveInt.default(15_000),
+    // Processes without the API (processors, relay) serve /metrics on this port when set.
+    METRICS_PORT: port.optional(),
     MIGRATE_ON_START: bool.default(true),
 
     // Local stack runner (infra/stack): where its state lives and what the URLs above do not say.
@@ -159,6 +161,7 @@ export interface Config {
     readonly retryMaxMs: number;
   };
   readonly shutdownTimeoutMs: number;
+  readonly metricsPort: number | undefined;
   readonly migrateOnStart: boolean;
   readonly stack: {
     readonly dir: string;
@@ -242,6 +245,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       retryMaxMs: e.EMAIL_RETRY_MAX_MS,
     },
     shutdownTimeoutMs: e.SHUTDOWN_TIMEOUT_MS,
+    metricsPort: e.METRICS_PORT,
     migrateOnStart: e.MIGRATE_ON_START,
     stack: {
       dir: e.STACK_DIR,

@@ -1,5 +1,9 @@
 import type { Config } from "../infra/config.js";
+import { smtpMailer } from "../infra/mail.js";
 import type { EventType } from "../schemas/index.js";
+import { auditProcessor } from "./audit.js";
+import { emailProcessor, emailRetryPolicy } from "./email.js";
+import { notificationsProcessor } from "./notifications.js";
 import type { Processor, RetryPolicy } from "./types.js";
 import { walletProcessor } from "./wallet.js";
 
@@ -28,6 +32,14 @@ export function processorCatalog(config: Config): ReadonlyMap<string, Processor<
       defaultCurrency: config.wallet.defaultCurrency,
       retry: defaultRetryPolicy(config),
     }) as Processor<EventType>,
+    notificationsProcessor({ retry: defaultRetryPolicy(config) }) as Processor<EventType>,
+    // A transport is only configuration until a message is sent: building it here opens no connection.
+    emailProcessor({
+      mailer: smtpMailer(config.smtp),
+      from: config.smtp.from,
+      retry: emailRetryPolicy(config.email),
+    }) as Processor<EventType>,
+    auditProcessor({ retry: defaultRetryPolicy(config) }),
   ];
   return new Map(list.map((p) => [p.name, p]));
 }

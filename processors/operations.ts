@@ -43,7 +43,10 @@ export class GroupOperations {
     return { main, retry };
   }
 
-  async lag(p: Processor<EventType>, opts: { includeRetry?: boolean } = {}): Promise<LagRow[]> {
+  async lag(
+    p: Processor<EventType>,
+    opts: { includeRetry?: boolean; timestamps?: boolean } = {},
+  ): Promise<LagRow[]> {
     const group = this.deps.names.group(p.group);
     const { main, retry } = this.topicsOf(p);
     const rows: LagRow[] = [];

@@ -11,6 +11,7 @@ import type {
   Subscription,
 } from "../infra/kafka/index.js";
 import type { Logger } from "../infra/log.js";
+import type { Metrics } from "../infra/metrics.js";
 import type { EventCodec } from "../infra/registry.js";
 import type { TopicNames } from "../infra/topics.js";
 import { enqueue } from "../producers/outbox.js";
@@ -30,6 +31,7 @@ export interface RunnerDeps {
   readonly newId?: () => string;
   /** Partitions handled in parallel by this member. */
   readonly concurrency?: number;
+  readonly metrics?: Metrics;
 }
 
 export interface RunnerStats {
@@ -48,6 +50,14 @@ type Outcome = "applied" | "duplicate" | "skipped" | "retrying" | "dead-lettered
 
 const UNAVAILABLE_BACKOFF = { kind: "exponential", initialMs: 250, maxMs: 5000, jitter: true } as const;
 const SWEEP_INTERVAL_MS = 30_000;
+const OUTCOME_LABEL: Record<keyof RunnerStats, string> = {
+  processed: "processed",
+  duplicates: "duplicate",
+  retried: "retried",
+  deadLettered: "dead_lettered",
+  skipped: "skipped",
+  parked: "parked",
+};
 
 /**
  * Runs one processor as a member of its consumer group, on its topics and its group's retry topics.
@@ -140,7 +150,7 @@ export class ProcessorRunner<T extends EventType> {
       key !== undefined &&
       (await this.keyOrder.parkIfHeld(origin.topic, key, record))
     ) {
-      this.stats.parked++;
+      this.count("parked");
       return;
     }
     const outcome = await this.process(record, origin, controls);
@@ -160,16 +170,17 @@ export class ProcessorRunner<T extends EventType> {
       try {
         const decoded = await this.deps.codec.decode(this.deps.names.typesOf(origin.topic), record.value);
         if (!this.handled.has(decoded.type)) {
-          this.stats.skipped++;
+          this.count("skipped");
           return "skipped";
         }
+        const timer = this.deps.metrics?.handlerDuration.startTimer({ group: this.group });
         const applied = await this.apply(
           { type: decoded.type, payload: decoded.payload } as ConsumedEvent<T>,
           record,
           origin,
         );
-        if (applied) this.stats.processed++;
-        else this.stats.duplicates++;
+        timer?.();
+        this.count(applied ? "processed" : "duplicates");
         return applied ? "applied" : "duplicate";
       } catch (err) {
         if (isUnavailable(err)) {
@@ -246,7 +257,7 @@ export class ProcessorRunner<T extends EventType> {
     const key = record.key?.toString("utf8");
     if (this.keyOrder && key !== undefined)
       await this.keyOrder.hold(origin.topic, key, `${origin.partition}:${origin.offset}`);
-    this.stats.retried++;
+    this.count("retried");
     this.log.warn(
       { err: brief(err), attempt, topic, dueAt: new Date(dueAt).toISOString() },
       "handler failed; retry scheduled",
@@ -271,7 +282,7 @@ export class ProcessorRunner<T extends EventType> {
     await this.requirePublisher().publish([
       { topic, key: record.key, value: record.value ?? Buffer.alloc(0), headers },
     ]);
-    this.stats.deadLettered++;
+    this.count("deadLettered");
     this.log.error({ err: brief(err), topic, offset: origin.offset, attempt }, "record dead-lettered");
   }
 
@@ -317,6 +328,11 @@ export class ProcessorRunner<T extends EventType> {
       await sleep(Math.min(1000, until - Date.now()));
       await controls.heartbeat().catch(() => undefined);
     }
+  }
+
+  private count(what: keyof RunnerStats): void {
+    this.stats[what]++;
+    this.deps.metrics?.events.inc({ group: this.group, outcome: OUTCOME_LABEL[what] });
   }
 
   private requirePublisher(): Publisher {

@@ -1,14 +1,16 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
+import { ADVISORY_LOCKS } from "../infra/db/locks.js";
 import { AppError } from "../infra/errors.js";
 import type { OutgoingRecord, Publisher } from "../infra/kafka/index.js";
 import type { Logger } from "../infra/log.js";
+import type { Metrics } from "../infra/metrics.js";
 import type { EventCodec } from "../infra/registry.js";
 import type { TopicNames } from "../infra/topics.js";
 import { type EventPayload, isEventType } from "../schemas/index.js";
 
-// Any constant shared by every relay process: the holder of this lock is the only one publishing.
-const RELAY_LEADER_LOCK = 7_273_412;
+// The holder of this lock is the only relay publishing.
+const RELAY_LEADER_LOCK = ADVISORY_LOCKS.relayLeader;
 
 export interface RelayOptions {
   readonly databaseUrl: string;
@@ -26,6 +28,7 @@ interface OutboxRow {
   message_key: string;
   payload: Record<string, unknown>;
   headers: Record<string, string>;
+  created_at: Date;
 }
 
 /**
@@ -55,6 +58,7 @@ export class OutboxRelay {
     private readonly codec: EventCodec,
     private readonly names: TopicNames,
     private readonly log: Logger,
+    private readonly metrics?: Metrics,
   ) {}
 
   start(): void {
@@ -141,7 +145,7 @@ export class OutboxRelay {
     const client = this.client;
     if (!client) return 0;
     const { rows } = await client.query<OutboxRow>(
-      `SELECT id, event_id, event_type, message_key, payload, headers FROM outbox
+      `SELECT id, event_id, event_type, message_key, payload, headers, created_at FROM outbox
         WHERE published_at IS NULL AND failed_at IS NULL ORDER BY id LIMIT $1`,
       [this.opts.batchSize],
     );
@@ -165,9 +169,15 @@ export class OutboxRelay {
         ]);
       }
     }
+    const timer = this.metrics?.relayPublishDuration.startTimer();
     await this.publisher.publish(records);
+    timer?.();
+    const acked = Date.now();
+    for (const row of rows)
+      this.metrics?.relayCommitToAck.observe(Math.max(0, acked - row.created_at.getTime()) / 1000);
     await client.query("UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", [sendable]);
     this.published += sendable.length;
+    this.metrics?.relayPublished.inc(sendable.length);
     return rows.length;
   }
 

@@ -78,13 +78,22 @@ function checkCurrency(wallet: LockedWallet, currency: string | undefined): void
 }
 
 async function externalAccount(tx: Tx, currency: string): Promise<string> {
-  const { rows } = await tx.query<{ id: string }>(
-    `WITH ins AS (
-       INSERT INTO system_accounts (id, code, currency) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING id
-     ) SELECT id FROM ins UNION ALL SELECT id FROM system_accounts WHERE code = $2 AND currency = $3 LIMIT 1`,
+  const find = async () =>
+    (
+      await tx.query<{ id: string }>("SELECT id FROM system_accounts WHERE code = $1 AND currency = $2", [
+        EXTERNAL,
+        currency,
+      ])
+    ).rows[0]?.id;
+  const existing = await find();
+  if (existing) return existing;
+  // First movement in this currency. A concurrent one makes our INSERT wait for its transaction and then do
+  // nothing; only a new statement sees the row it committed, hence the second find().
+  await tx.query(
+    "INSERT INTO system_accounts (id, code, currency) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
     [randomUUID(), EXTERNAL, currency],
   );
-  const id = rows[0]?.id;
+  const id = await find();
   if (!id) throw new Error(`no ${EXTERNAL} account for ${currency}`);
   return id;
 }

@@ -5,8 +5,11 @@ import Postgrator from "postgrator";
 import type { Logger } from "../log.js";
 
 const MIGRATIONS = fileURLToPath(new URL("./migrations", import.meta.url));
-// Any constant shared by every walletstream process: concurrent start-ups migrate one at a time.
-const MIGRATION_LOCK = 7_273_411;
+
+import { ADVISORY_LOCKS } from "./locks.js";
+
+// Concurrent start-ups migrate one at a time.
+const MIGRATION_LOCK = ADVISORY_LOCKS.migrations;
 
 /**
  * Applies the versioned SQL files in infra/db/migrations (NNN.do.sql) with postgrator. Safe to call from

@@ -26,7 +26,7 @@ export interface KafkaBusOptions {
   readonly brokers: readonly string[];
   readonly clientId: string;
   readonly log: Logger;
-  /** Group session timeout; a crashed member's partitions move after it. Default 30 s. */
+  /** Group session timeout; a crashed member's partitions move after it. Default 15 s. */
   readonly sessionTimeoutMs?: number;
 }
 
@@ -62,7 +62,7 @@ export function createKafkaBus(opts: KafkaBusOptions): EventBus {
       return kafkaPublisher(producer);
     },
     subscription(sub) {
-      return kafkaSubscription(kafka, sub, log, opts.sessionTimeoutMs ?? 30_000);
+      return kafkaSubscription(kafka, sub, log, opts.sessionTimeoutMs ?? 15_000);
     },
     async admin() {
       const admin = kafka.admin();
@@ -278,6 +278,25 @@ function toIncoming(topic: string, partition: number, m: KafkaMessage): Incoming
   };
 }
 
+/** Polls metadata until every partition of `topics` has a leader (30 s at most). */
+async function waitForLeaders(admin: Admin, topics: readonly string[]): Promise<void> {
+  if (topics.length === 0) return;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    try {
+      const meta = await admin.fetchTopicMetadata({ topics: [...topics] });
+      const ready =
+        meta.topics.length === topics.length &&
+        meta.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0));
+      if (ready) return;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+    }
+    if (Date.now() > deadline) throw new Error(`topics without a leader after 30 s: ${topics.join(", ")}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
 function kafkaAdmin(admin: Admin): BusAdmin {
   return {
     async ensureTopics(specs: readonly TopicSpec[]): Promise<EnsureTopicsResult> {
@@ -285,7 +304,9 @@ function kafkaAdmin(admin: Admin): BusAdmin {
       const missing = specs.filter((s) => !existing.has(s.name));
       if (missing.length > 0) {
         await admin.createTopics({
-          waitForLeaders: true,
+          // Waited for below: kafkajs' own wait gives up on "does not host this topic-partition", which a
+          // busy broker answers for a while after creating many topics at once.
+          waitForLeaders: false,
           topics: missing.map((s) => ({
             topic: s.name,
             numPartitions: s.partitions,
@@ -294,6 +315,10 @@ function kafkaAdmin(admin: Admin): BusAdmin {
           })),
         });
       }
+      await waitForLeaders(
+        admin,
+        missing.map((s) => s.name),
+      );
       const present = specs.filter((s) => existing.has(s.name));
       const underPartitioned: { name: string; has: number; declared: number }[] = [];
       const reconfigured: string[] = [];

@@ -3,9 +3,10 @@ import { loadConfig } from "../config.js";
 import { createLogger } from "../log.js";
 import { LocalStack, type ServiceName } from "./stack.js";
 
-const USAGE = `usage: tsx infra/stack/cli.ts <up|down|status|fetch> [--only postgres|kafka|registry]
+const USAGE = `usage: tsx infra/stack/cli.ts <up|down|status|fetch> [--only postgres|kafka|registry|smtp]
 
-  up      start what is not already running (Kafka, schema registry, PostgreSQL) and wait until ready
+  up      start what is not already running (Kafka, schema registry, PostgreSQL, the development SMTP
+          server) and wait until ready
   down    stop what 'up' started; services found running are never touched
   status  what runs where, who owns it, and its log file
   fetch   download Kafka and Apicurio from Maven Central (up does it when needed)`;

@@ -28,9 +28,12 @@ export interface StackLayout {
   readonly registryApp: string;
   readonly registryData: string;
   readonly pgData: string;
+  /** Where the development SMTP server stores each received message as JSON (tests read it). */
+  readonly smtpInbox: string;
   readonly kafka: Daemon;
   readonly registry: Daemon;
   readonly postgres: Daemon;
+  readonly smtp: Daemon;
 }
 
 export function stackLayout(config: Config): StackLayout {
@@ -49,8 +52,10 @@ export function stackLayout(config: Config): StackLayout {
     registryApp: join(root, "registry", "app"),
     registryData: join(root, "registry", "data"),
     pgData: join(root, "postgres", "data"),
+    smtpInbox: join(root, "smtp", "inbox"),
     kafka: daemon("kafka"),
     registry: daemon("registry"),
     postgres: daemon("postgres"),
+    smtp: daemon("smtp"),
   };
 }

@@ -14,8 +14,9 @@ import {
 } from "./postgres.js";
 import { type Daemon, readPid, stopDaemon, tcpReachable, waitFor } from "./proc.js";
 import { registryListener, registryReady, startRegistry } from "./registry.js";
+import { smtpListener, smtpReady, startSmtpDaemon } from "./smtp-daemon.js";
 
-export type ServiceName = "postgres" | "kafka" | "registry";
+export type ServiceName = "postgres" | "kafka" | "registry" | "smtp";
 
 export interface ServiceStatus {
   readonly name: ServiceName;
@@ -45,14 +46,15 @@ export class LocalStack {
   async up(): Promise<ServiceStatus[]> {
     const t0 = Date.now();
     await this.upPostgres();
-    const [kafka, registry] = await Promise.all([this.kafkaUp(), this.registryUp()]);
-    if (kafka || registry) this.log.info({ elapsedMs: Date.now() - t0 }, "stack ready");
+    const [kafka, registry, smtp] = await Promise.all([this.kafkaUp(), this.registryUp(), this.smtpUp()]);
+    if (kafka || registry || smtp) this.log.info({ elapsedMs: Date.now() - t0 }, "stack ready");
     return this.status();
   }
 
   async down(only?: ServiceName): Promise<ServiceName[]> {
     const stopped: ServiceName[] = [];
     const services: [ServiceName, Daemon, NodeJS.Signals][] = [
+      ["smtp", this.layout.smtp, "SIGTERM"],
       ["registry", this.layout.registry, "SIGTERM"],
       ["kafka", this.layout.kafka, "SIGTERM"],
       // SIGINT is PostgreSQL's "fast" shutdown: it does not wait for clients to disconnect.
@@ -71,6 +73,7 @@ export class LocalStack {
     const pgT = postgresTarget(this.config);
     const k = kafkaListener(this.config);
     const r = registryListener(this.config);
+    const s = smtpListener(this.config);
     const entry = async (
       name: ServiceName,
       address: string,
@@ -93,6 +96,7 @@ export class LocalStack {
       ),
       entry("kafka", `${k.host}:${k.port}`, this.layout.kafka, () => this.kafkaReady()),
       entry("registry", r.base, this.layout.registry, () => registryReady(this.config)),
+      entry("smtp", `${s.host}:${s.port}`, this.layout.smtp, () => smtpReady(this.config)),
     ]);
   }
 
@@ -183,6 +187,39 @@ export class LocalStack {
       daemon: readPid(this.layout.registry) !== undefined ? this.layout.registry : undefined,
       onWait: (ms) =>
         this.log.info({ component: "registry", waitedMs: ms }, "waiting for the schema registry"),
+    });
+  }
+
+  /**
+   * The development SMTP server (infra/stack/smtp.ts), for a local SMTP_HOST only: a configured remote server
+   * is never replaced. Email is not critical: an unreachable remote server is reported, not fatal (emails
+   * wait in the email processor's retry chain).
+   */
+  private async smtpUp(): Promise<boolean> {
+    const { host, port } = smtpListener(this.config);
+    const address = `${host}:${port}`;
+    if (await tcpReachable(host, port)) {
+      await this.waitSmtp(false);
+      return false;
+    }
+    if (!isLocalHost(host)) {
+      this.log.warn({ component: "smtp", address }, "SMTP server not reachable; emails will wait for it");
+      return false;
+    }
+    this.log.info(
+      { component: "smtp", address, inbox: this.layout.smtpInbox },
+      "starting the development SMTP server",
+    );
+    startSmtpDaemon(this.config, this.layout);
+    await this.waitSmtp(true);
+    return true;
+  }
+
+  private waitSmtp(started: boolean): Promise<void> {
+    return waitFor("SMTP server", () => smtpReady(this.config), {
+      timeoutMs: this.config.stack.readyTimeoutMs,
+      daemon: started ? this.layout.smtp : undefined,
+      onWait: (ms) => this.log.info({ component: "smtp", waitedMs: ms }, "waiting for the SMTP server"),
     });
   }
 }

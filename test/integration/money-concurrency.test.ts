@@ -16,6 +16,16 @@ describe("money movements under concurrency", () => {
     m = money(api);
   });
 
+  it("the very first deposits in a currency, concurrent, all succeed (one external account is created)", async () => {
+    const users = await Promise.all(Array.from({ length: 8 }, () => userWithWallet(api)));
+    const results = await Promise.all(users.map((u) => m.deposit(u, 10)));
+    expect(results.map((r) => r.status)).toEqual(users.map(() => 201));
+    const accounts = await env.db.query(
+      "SELECT count(*)::int AS n FROM system_accounts WHERE currency = 'USD'",
+    );
+    expect(accounts.rows[0].n).toBe(1);
+  });
+
   it("200 concurrent withdrawals of 1 against a balance of 50: exactly 50 succeed, the rest 422, balance 0", async () => {
     const u = await userWithWallet(api);
     expect((await m.deposit(u, 50)).status).toBe(201);

@@ -4,6 +4,7 @@ import { parse } from "yaml";
 import { loadConfig } from "../../infra/config.js";
 import { SHARED_BROKER_SETTINGS } from "../../infra/stack/kafka.js";
 import { stackVersions } from "../../infra/stack/layout.js";
+import { processorCatalog } from "../../processors/index.js";
 
 /** docker-compose.yml and the local runner must start the same stack: same versions, settings and ports. */
 describe("docker-compose.yml matches the local runner", () => {
@@ -25,12 +26,25 @@ describe("docker-compose.yml matches the local runner", () => {
     expect(env.KAFKA_NUM_PARTITIONS).toBe(String(defaults.kafka.partitions));
   });
 
+  it("runs every processor of the catalog as its own service", () => {
+    for (const name of processorCatalog(defaults).keys()) {
+      expect(compose.services[`${name}-processor`]?.command, name).toEqual([
+        "npm",
+        "run",
+        "start:processor",
+        "--",
+        name,
+      ]);
+    }
+  });
+
   it("publishes the same ports the local defaults use", () => {
     const hostPort = (service: string) => Number(String(compose.services[service].ports[0]).split(":")[0]);
     expect(hostPort("kafka")).toBe(Number(defaults.kafka.brokers[0]?.split(":")[1]));
     expect(hostPort("registry")).toBe(Number(new URL(defaults.registry.url).port));
     expect(hostPort("postgres")).toBe(Number(new URL(defaults.db.url).port));
     expect(hostPort("api")).toBe(defaults.http.port);
+    expect(hostPort("smtp")).toBe(defaults.smtp.port);
     expect(compose.services.registry.environment.QUARKUS_MANAGEMENT_PORT).toBe(
       String(defaults.stack.registryManagementPort),
     );
