@@ -186,7 +186,7 @@ export class ProcessorRunner<T extends EventType> {
         if (isUnavailable(err)) {
           const delay = backoffDelay(UNAVAILABLE_BACKOFF, outages);
           this.log.warn(
-            { err: brief(err), delayMs: delay, offset: record.offset },
+            { err: brief(err), delayMs: delay, offset: record.offset, ...trace(record) },
             "dependency unavailable; waiting",
           );
           await this.pause(delay, controls);
@@ -259,7 +259,7 @@ export class ProcessorRunner<T extends EventType> {
       await this.keyOrder.hold(origin.topic, key, `${origin.partition}:${origin.offset}`);
     this.count("retried");
     this.log.warn(
-      { err: brief(err), attempt, topic, dueAt: new Date(dueAt).toISOString() },
+      { err: brief(err), attempt, topic, dueAt: new Date(dueAt).toISOString(), ...trace(record) },
       "handler failed; retry scheduled",
     );
   }
@@ -283,7 +283,10 @@ export class ProcessorRunner<T extends EventType> {
       { topic, key: record.key, value: record.value ?? Buffer.alloc(0), headers },
     ]);
     this.count("deadLettered");
-    this.log.error({ err: brief(err), topic, offset: origin.offset, attempt }, "record dead-lettered");
+    this.log.error(
+      { err: brief(err), topic, offset: origin.offset, attempt, ...trace(record) },
+      "record dead-lettered",
+    );
   }
 
   /** The head of key K's chain is done: apply K's parked records in order, until one of them fails again. */
@@ -339,6 +342,11 @@ export class ProcessorRunner<T extends EventType> {
     if (!this.publisher) throw new Error("runner not started");
     return this.publisher;
   }
+}
+
+/** The ids that tie a log line to the request and event that caused it. */
+function trace(record: IncomingRecord): { correlationId?: string; eventId?: string } {
+  return { correlationId: record.headers["correlation-id"], eventId: record.headers["event-id"] };
 }
 
 function brief(err: unknown): { name?: string; code?: unknown; message: string } {
