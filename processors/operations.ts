@@ -64,9 +64,11 @@ export class GroupOperations {
           if (lag > 0) behind.push({ partition: e.partition, offset: from });
           return { group, topic, partition: e.partition, committed: c ?? "-1", end: e.high, lag };
         });
-        const times = behind.length
-          ? await this.deps.bus.timestampsAt(topic, behind)
-          : new Map<number, number>();
+        // Each lookup runs a throw-away consumer: skipped when the caller (the lag gauge) does not want times.
+        const times =
+          behind.length && opts.timestamps !== false
+            ? await this.deps.bus.timestampsAt(topic, behind)
+            : new Map<number, number>();
         for (const r of partial) {
           const t = times.get(r.partition);
           rows.push({ ...r, oldestUnprocessedAt: t === undefined ? null : new Date(t).toISOString() });
@@ -124,13 +126,10 @@ export class GroupOperations {
     const group = this.deps.names.group(p.group);
     await this.withAdmin(async (admin) => {
       await this.requireIdle(admin, group);
-      for (const topic of new Set(steps.map((s) => s.topic))) {
-        await admin.setGroupOffsets(
-          group,
-          topic,
-          steps.filter((s) => s.topic === topic).map((s) => ({ partition: s.partition, offset: s.to })),
-        );
-      }
+      await admin.setGroupOffsets(
+        group,
+        steps.map((s) => ({ topic: s.topic, partition: s.partition, offset: s.to })),
+      );
     });
   }
 

@@ -67,7 +67,7 @@ export function createKafkaBus(opts: KafkaBusOptions): EventBus {
     async admin() {
       const admin = kafka.admin();
       await admin.connect();
-      return kafkaAdmin(admin);
+      return kafkaAdmin(admin, kafka);
     },
     async readAll(topic, opts = {}) {
       const admin = kafka.admin();
@@ -297,7 +297,43 @@ async function waitForLeaders(admin: Admin, topics: readonly string[]): Promise<
   }
 }
 
-function kafkaAdmin(admin: Admin): BusAdmin {
+/**
+ * Commits offsets for a group by joining it once as a paused member (kafkajs' admin.setOffsets joins once per
+ * topic and does not leave, so each call waits out the previous member's session). Leaves cleanly.
+ */
+async function commitAsMember(
+  kafka: Kafka,
+  groupId: string,
+  offsets: readonly { topic: string; partition: number; offset: string }[],
+): Promise<void> {
+  const topics = [...new Set(offsets.map((o) => o.topic))];
+  const consumer = kafka.consumer({ groupId, allowAutoTopicCreation: false, sessionTimeout: 10_000 });
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topics, fromBeginning: true });
+    // As kafkajs' admin.setOffsets does, for every topic at once: seek while paused; with autoCommit the
+    // sought offsets are committed, and the first fetch event says the seeks went through.
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`could not join ${groupId} to move its offsets`)),
+        60_000,
+      );
+      consumer.on(consumer.events.FETCH, () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      consumer
+        .run({ autoCommit: true, eachBatchAutoResolve: false, eachBatch: async () => undefined })
+        .catch(reject);
+      consumer.pause(topics.map((topic) => ({ topic })));
+      for (const o of offsets) consumer.seek({ topic: o.topic, partition: o.partition, offset: o.offset });
+    });
+  } finally {
+    await consumer.disconnect();
+  }
+}
+
+function kafkaAdmin(admin: Admin, kafka: Kafka): BusAdmin {
   return {
     async ensureTopics(specs: readonly TopicSpec[]): Promise<EnsureTopicsResult> {
       const existing = new Set(await admin.listTopics());
@@ -376,12 +412,9 @@ function kafkaAdmin(admin: Admin): BusAdmin {
       const g = groups[0];
       return { state: g?.state ?? "Dead", members: g?.members.length ?? 0 };
     },
-    async setGroupOffsets(groupId, topic, offsets) {
-      await admin.setOffsets({
-        groupId,
-        topic,
-        partitions: offsets.map((o) => ({ partition: o.partition, offset: o.offset })),
-      });
+    async setGroupOffsets(groupId, offsets) {
+      if (offsets.length === 0) return;
+      await commitAsMember(kafka, groupId, offsets);
     },
     async offsetsAtTimestamp(topic, timestamp) {
       const res = await admin.fetchTopicOffsetsByTimestamp(topic, timestamp);

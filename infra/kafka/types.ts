@@ -99,11 +99,10 @@ export interface BusAdmin {
   deleteGroups(groupIds: readonly string[]): Promise<void>;
   /** A group's state and how many members it has now (replays refuse while it has any). */
   describeGroup(groupId: string): Promise<{ state: string; members: number }>;
-  /** Moves a group's committed offsets (the group must have no members). */
+  /** Moves a group's committed offsets, all in one commit (the group must have no members). */
   setGroupOffsets(
     groupId: string,
-    topic: string,
-    offsets: readonly { partition: number; offset: string }[],
+    offsets: readonly { topic: string; partition: number; offset: string }[],
   ): Promise<void>;
   /** Per partition, the earliest offset whose timestamp is at or after `timestamp` (the end offset when none). */
   offsetsAtTimestamp(topic: string, timestamp: number): Promise<{ partition: number; offset: string }[]>;
