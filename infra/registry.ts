@@ -39,7 +39,7 @@ export class EventCodec {
   private readonly readers = new Map<EventType, avro.Type>();
 
   constructor(
-    url: string,
+    private readonly url: string,
     private readonly names: TopicNames,
   ) {
     this.registry = new SchemaRegistry({ host: url, clientId: "walletstream", retry: { retries: 2 } });
@@ -55,12 +55,38 @@ export class EventCodec {
   }
 
   async register(type: EventType, schema: object = avroSchema(type)): Promise<number> {
+    const subject = subjectFor(this.names.event(type), type);
+    // The level is set before the first version exists, so no version is ever accepted without the check;
+    // the client then finds BACKWARD and leaves it alone.
+    await this.ensureCompatibility(subject, COMPATIBILITY.BACKWARD);
     const { id } = await this.registry.register(
       { type: SchemaType.AVRO, schema: JSON.stringify(schema) },
-      { subject: subjectFor(this.names.event(type), type), compatibility: COMPATIBILITY.BACKWARD },
+      { subject, compatibility: COMPATIBILITY.BACKWARD },
     );
     if (schema === avroSchema(type)) this.ids.set(type, id);
     return id;
+  }
+
+  /**
+   * Sets a subject's compatibility level unless it has it. Idempotent and safe when several processes start at
+   * once: the registry refuses a concurrent second PUT ("rule already exists"), so a refusal is followed by a
+   * read that must show the level.
+   */
+  private async ensureCompatibility(subject: string, level: COMPATIBILITY): Promise<void> {
+    const base = `${this.url.replace(/\/$/, "")}/config/${encodeURIComponent(subject)}`;
+    const current = async () => {
+      const res = await fetch(base, { signal: AbortSignal.timeout(5000) });
+      return res.ok ? ((await res.json()) as { compatibilityLevel?: string }).compatibilityLevel : undefined;
+    };
+    if ((await current()) === level) return;
+    const res = await fetch(base, {
+      method: "PUT",
+      headers: { "content-type": "application/vnd.schemaregistry.v1+json" },
+      body: JSON.stringify({ compatibility: level }),
+      signal: AbortSignal.timeout(5000),
+    });
+    if (res.ok || (await current()) === level) return;
+    throw new Error(`setting ${subject} to ${level} failed: HTTP ${res.status} ${await res.text()}`);
   }
 
   /** Throws AppError `event_invalid` (not retryable) when the payload does not match its schema. */

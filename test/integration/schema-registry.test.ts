@@ -1,6 +1,9 @@
+import { randomUUID } from "node:crypto";
 import { beforeAll, describe, expect, it } from "vitest";
 import type { System } from "../../bin/system.js";
-import { subjectFor } from "../../infra/registry.js";
+import { loadConfig } from "../../infra/config.js";
+import { EventCodec, subjectFor } from "../../infra/registry.js";
+import { topicNames } from "../../infra/topics.js";
 import { avroSchema } from "../../schemas/index.js";
 import { type TestEnv, testEnv } from "../support/harness.js";
 
@@ -36,6 +39,18 @@ describe("schemas in the registry", () => {
     const ids = await system.codec.registerAll();
     const again = await system.codec.registerAll();
     expect(again).toEqual(ids);
+  });
+
+  it("several processes registering new subjects at the same moment all succeed, with BACKWARD set", async () => {
+    const names = topicNames(
+      loadConfig({ ...process.env, TOPIC_PREFIX: `race-${randomUUID().slice(0, 8)}.` }),
+    );
+    const codecs = Array.from({ length: 4 }, () => new EventCodec(env.config.registry.url, names));
+    const results = await Promise.all(codecs.map((c) => c.registerAll()));
+    for (const r of results) expect(r).toEqual(results[0]);
+    const subject = subjectFor(names.event("user_registered"), "user_registered");
+    const res = await fetch(`${env.config.registry.url}/config/${subject}`);
+    expect(((await res.json()) as { compatibilityLevel: string }).compatibilityLevel).toBe("BACKWARD");
   });
 
   it("refuses an incompatible change and accepts a compatible one", async () => {
