@@ -76,3 +76,13 @@ export function failureHeaders(
     ...(f.deadLettered ? { [H.deadLetteredAt]: f.now.toISOString() } : {}),
   };
 }
+
+/** The ids that tie a log line to the request and event that caused it. */
+export function trace(record: IncomingRecord): { correlationId?: string; eventId?: string } {
+  return { correlationId: record.headers["correlation-id"], eventId: record.headers["event-id"] };
+}
+
+export function brief(err: unknown): { name?: string; code?: unknown; message: string } {
+  const e = err as { name?: string; code?: unknown; message?: string };
+  return { name: e?.name, code: e?.code, message: String(e?.message ?? err).slice(0, 300) };
+}

@@ -17,7 +17,7 @@ import type { TopicNames } from "../infra/topics.js";
 import { enqueue } from "../producers/outbox.js";
 import type { EventType } from "../schemas/index.js";
 import { backoffDelay } from "./backoff.js";
-import { failureHeaders, H, type Origin, originOf } from "./failure-headers.js";
+import { brief, failureHeaders, H, type Origin, originOf, trace } from "./failure-headers.js";
 import { KeyOrder } from "./key-order.js";
 import type { ConsumedEvent, HandlerContext, Processor } from "./types.js";
 
@@ -342,14 +342,4 @@ export class ProcessorRunner<T extends EventType> {
     if (!this.publisher) throw new Error("runner not started");
     return this.publisher;
   }
-}
-
-/** The ids that tie a log line to the request and event that caused it. */
-function trace(record: IncomingRecord): { correlationId?: string; eventId?: string } {
-  return { correlationId: record.headers["correlation-id"], eventId: record.headers["event-id"] };
-}
-
-function brief(err: unknown): { name?: string; code?: unknown; message: string } {
-  const e = err as { name?: string; code?: unknown; message?: string };
-  return { name: e?.name, code: e?.code, message: String(e?.message ?? err).slice(0, 300) };
 }

@@ -7,7 +7,8 @@ import { parseBody } from "../validation.js";
 import { parseAmount } from "./amount.js";
 import { getTransaction, listTransactions } from "./history.js";
 import { idempotencyKey, once, requestHash } from "./idempotency.js";
-import { deposit, type Movement, transfer, withdraw } from "./ledger.js";
+import { deposit, type Movement, withdraw } from "./ledger.js";
+import { transfer } from "./transfer.js";
 
 export interface MoneyRoutesDeps {
   readonly pool: Pool;
