@@ -2,6 +2,7 @@ import { z } from "zod";
 import type { Pool } from "../infra/db/pool.js";
 import { AppError } from "../infra/errors.js";
 import { type RouteTable, Timestamp, Uuid } from "./routing.js";
+import { parseQuery } from "./validation.js";
 
 export interface NotificationView {
   readonly id: string;
@@ -138,13 +139,7 @@ export function notificationRoutes(routes: RouteTable, deps: { pool: Pool }): vo
       errors: ["unauthorized", "validation_failed", "invalid_cursor"],
     },
     async (ctx) => {
-      const parsed = listQuery.safeParse(ctx.query);
-      if (!parsed.success) {
-        throw new AppError("validation_failed", "Invalid query parameters.", {
-          fields: parsed.error.issues.map((i) => ({ field: i.path.join("."), message: i.message })),
-        });
-      }
-      ctx.body = await listNotifications(deps.pool, ctx.state.userId as string, parsed.data);
+      ctx.body = await listNotifications(deps.pool, ctx.state.userId as string, parseQuery(ctx, listQuery));
     },
   );
 

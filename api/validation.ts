@@ -23,3 +23,14 @@ export function parseBody<S extends z.ZodType>(ctx: Context, schema: S): z.infer
   }
   return parsed.data;
 }
+
+/** Validates the query string against a zod schema (coercing numbers); bad parameters are listed like fields. */
+export function parseQuery<S extends z.ZodType>(ctx: Context, schema: S): z.infer<S> {
+  const parsed = schema.safeParse(ctx.query);
+  if (!parsed.success) {
+    throw new AppError("validation_failed", "Invalid query parameters.", {
+      fields: parsed.error.issues.map((i) => ({ field: i.path.join(".") || "(query)", message: i.message })),
+    });
+  }
+  return parsed.data;
+}

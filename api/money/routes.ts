@@ -3,7 +3,7 @@ import { z } from "zod";
 import { type Pool, type Tx, withTransaction } from "../../infra/db/pool.js";
 import { AppError } from "../../infra/errors.js";
 import { Currency, MinorUnits, type RouteSpec, type RouteTable, Timestamp, Uuid } from "../routing.js";
-import { parseBody } from "../validation.js";
+import { parseBody, parseQuery } from "../validation.js";
 import { parseAmount } from "./amount.js";
 import { getTransaction, listTransactions } from "./history.js";
 import { idempotencyKey, once, requestHash } from "./idempotency.js";
@@ -196,13 +196,7 @@ export function moneyRoutes(routes: RouteTable, deps: MoneyRoutesDeps): void {
       errors: ["unauthorized", "validation_failed", "invalid_cursor"],
     },
     async (ctx) => {
-      const parsed = historyQuery.safeParse(ctx.query);
-      if (!parsed.success) {
-        throw new AppError("validation_failed", "Invalid query parameters.", {
-          fields: parsed.error.issues.map((i) => ({ field: i.path.join("."), message: i.message })),
-        });
-      }
-      ctx.body = await listTransactions(deps.pool, ctx.state.userId as string, parsed.data);
+      ctx.body = await listTransactions(deps.pool, ctx.state.userId as string, parseQuery(ctx, historyQuery));
     },
   );
 

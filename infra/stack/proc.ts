@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createConnection } from "node:net";
 import { dirname } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -109,5 +109,33 @@ export async function waitFor(
       opts.onWait?.(now - started);
     }
     await sleep(250);
+  }
+}
+
+/**
+ * A lock file holding this process's pid: waits while another live process holds it, takes it over when its
+ * holder is dead. Returns the release function.
+ */
+export async function exclusive(path: string, timeoutMs: number): Promise<() => void> {
+  mkdirSync(dirname(path), { recursive: true });
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const fd = openSync(path, "wx");
+      writeFileSync(fd, String(process.pid));
+      closeSync(fd);
+      return () => rmSync(path, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== "EEXIST") throw err;
+      const content = readFileSync(path, "utf8").trim();
+      const holder = Number.parseInt(content, 10);
+      // Empty: its holder is between creating and writing it. A pid that no longer runs: a crashed holder.
+      if (content !== "" && (!Number.isInteger(holder) || !isAlive(holder))) {
+        rmSync(path, { force: true });
+        continue;
+      }
+      if (Date.now() > deadline) throw new Error(`${path} is held by process ${holder}`);
+      await sleep(250);
+    }
   }
 }

@@ -1,3 +1,4 @@
+import { join } from "node:path";
 import type { Config } from "../config.js";
 import { createKafkaBus } from "../kafka/index.js";
 import type { Logger } from "../log.js";
@@ -12,7 +13,7 @@ import {
   postgresTarget,
   startEmbeddedPostgres,
 } from "./postgres.js";
-import { type Daemon, readPid, stopDaemon, tcpReachable, waitFor } from "./proc.js";
+import { type Daemon, exclusive, readPid, stopDaemon, tcpReachable, waitFor } from "./proc.js";
 import { registryListener, registryReady, startRegistry } from "./registry.js";
 import { smtpListener, smtpReady, startSmtpDaemon } from "./smtp-daemon.js";
 
@@ -45,9 +46,18 @@ export class LocalStack {
 
   async up(): Promise<ServiceStatus[]> {
     const t0 = Date.now();
-    await this.upPostgres();
-    const [kafka, registry, smtp] = await Promise.all([this.kafkaUp(), this.registryUp(), this.smtpUp()]);
-    if (kafka || registry || smtp) this.log.info({ elapsedMs: Date.now() - t0 }, "stack ready");
+    // Two `up`s at once (a test run and `npm start`, say) would both start a broker on the same data folder.
+    const release = await exclusive(
+      join(this.layout.root, "run", "up.lock"),
+      this.config.stack.readyTimeoutMs,
+    );
+    try {
+      await this.upPostgres();
+      const [kafka, registry, smtp] = await Promise.all([this.kafkaUp(), this.registryUp(), this.smtpUp()]);
+      if (kafka || registry || smtp) this.log.info({ elapsedMs: Date.now() - t0 }, "stack ready");
+    } finally {
+      release();
+    }
     return this.status();
   }
 

@@ -13,7 +13,7 @@ import { LocalStack } from "../../infra/stack/stack.js";
 import { eventually, http, type TestEnv, testEnv } from "../support/harness.js";
 import { inbox } from "../support/inbox.js";
 import { type Api, money, type TestUser, userWithWallet } from "../support/money.js";
-import { redeliver } from "../support/replay.js";
+import { redeliver, redeliverWithoutDedupe } from "../support/replay.js";
 
 const ownsSmtp = inject("ownedServices").includes("smtp");
 const FROM = "walletstream <no-reply@walletstream.local>";
@@ -102,21 +102,7 @@ describe("email service over real SMTP", () => {
     await redeliver(system, publisher, row);
     await eventually(async () => (runner?.stats.duplicates ?? 0) >= duplicates + 2);
     // Without the runner's dedupe row the sent_emails row still stops a second send.
-    const group = system.names.group("email-service");
-    await env.db.query("DELETE FROM processed_events WHERE consumer_group = $1 AND event_id = $2", [
-      group,
-      row.event_id,
-    ]);
-    await redeliver(system, publisher, row);
-    await eventually(
-      async () =>
-        (
-          await env.db.query("SELECT 1 FROM processed_events WHERE consumer_group = $1 AND event_id = $2", [
-            group,
-            row.event_id,
-          ])
-        ).rowCount === 1,
-    );
+    await redeliverWithoutDedupe(system, env.db, publisher, system.names.group("email-service"), row);
     await sleep(500);
     expect(mail.to(carol.email)).toHaveLength(2);
     const sent = await env.db.query("SELECT count(*)::int AS n FROM sent_emails WHERE event_id = $1", [

@@ -4,7 +4,7 @@ import type { System } from "../../bin/system.js";
 import type { Publisher } from "../../infra/kafka/index.js";
 import { eventually, http, type TestEnv, testEnv } from "../support/harness.js";
 import { type Api, money, type TestUser, userWithWallet } from "../support/money.js";
-import { redeliver } from "../support/replay.js";
+import { redeliver, redeliverWithoutDedupe } from "../support/replay.js";
 
 interface Item {
   id: string;
@@ -135,21 +135,7 @@ describe("notifications service", () => {
     await redeliver(system, publisher, row);
     await eventually(async () => (runner?.stats.duplicates ?? 0) > duplicates);
     // Replay without the dedupe row (purged, or a reset group): the unique (event_id, user_id) answers.
-    const group = system.names.group("notification-service");
-    await env.db.query("DELETE FROM processed_events WHERE consumer_group = $1 AND event_id = $2", [
-      group,
-      row.event_id,
-    ]);
-    await redeliver(system, publisher, row);
-    await eventually(
-      async () =>
-        (
-          await env.db.query("SELECT 1 FROM processed_events WHERE consumer_group = $1 AND event_id = $2", [
-            group,
-            row.event_id,
-          ])
-        ).rowCount === 1,
-    );
+    await redeliverWithoutDedupe(system, env.db, publisher, system.names.group("notification-service"), row);
     const n = await env.db.query("SELECT count(*)::int AS n FROM notifications WHERE event_id = $1", [
       row.event_id,
     ]);
