@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import pg from "pg";
 import type { Config } from "../config.js";
 
@@ -50,7 +51,7 @@ async function transactionOnce<T>(pool: pg.Pool, fn: (tx: Tx) => Promise<T>): Pr
   let broken = false;
   try {
     await client.query("BEGIN");
-    const result = await fn(client);
+    const result = await fn(autoPrepare(client));
     await client.query("COMMIT");
     return result;
   } catch (err) {
@@ -61,4 +62,30 @@ async function transactionOnce<T>(pool: pg.Pool, fn: (tx: Tx) => Promise<T>): Pr
   } finally {
     client.release(broken);
   }
+}
+
+const statementNames = new Map<string, string>();
+
+/**
+ * Sends every text query of a transaction as a named prepared statement (named after its text), so PostgreSQL
+ * parses and plans it once per connection instead of on every call. For the transfer transaction pgbench
+ * measured 1.9 ms of PostgreSQL CPU unprepared against 1.1 ms prepared (docs/benchmarks.md).
+ */
+function autoPrepare(client: pg.PoolClient): pg.PoolClient {
+  const query = (text: unknown, values?: unknown[]) => {
+    if (typeof text !== "string") return client.query(text as pg.QueryConfig, values);
+    let name = statementNames.get(text);
+    if (!name) {
+      name = `ws_${createHash("sha1").update(text).digest("hex").slice(0, 24)}`;
+      statementNames.set(text, name);
+    }
+    return client.query({ name, text, values });
+  };
+  return new Proxy(client, {
+    get(target, prop, receiver) {
+      if (prop === "query") return query;
+      const value = Reflect.get(target, prop, receiver);
+      return typeof value === "function" ? value.bind(target) : value;
+    },
+  });
 }
