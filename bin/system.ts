@@ -95,7 +95,11 @@ export class System {
   }
 
   async start(): Promise<void> {
-    await this.bootstrap();
+    // An API alone never talks to Kafka or the registry (its events go through the outbox): it must come up
+    // while either is down, so it only migrates. Topics and schemas are provisioned by the relay and processors.
+    const apiOnly = this.parts.api === true && !this.parts.relay && this.processors.length === 0;
+    if (!apiOnly) await this.bootstrap();
+    else if (this.config.migrateOnStart) await migrate(this.config.db.url, this.log);
     if (this.parts.relay) {
       this.relayPublisher = await this.bus.publisher();
       this.relay = new OutboxRelay(

@@ -112,8 +112,17 @@ export class LocalStack {
 
   /** Stops and starts the broker this runner owns (tests of broker outages use it). */
   async restartKafka(): Promise<void> {
-    await this.down("kafka");
-    await this.kafkaUp();
+    // Under the `up` lock: an `up` elsewhere would otherwise find no broker and start a second one meanwhile.
+    const release = await exclusive(
+      join(this.layout.root, "run", "up.lock"),
+      this.config.stack.readyTimeoutMs,
+    );
+    try {
+      await this.down("kafka");
+      await this.kafkaUp();
+    } finally {
+      release();
+    }
   }
 
   /** Kafka and the registry start in parallel; both need the one download. */
