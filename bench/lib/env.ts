@@ -1,6 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { closeSync, openSync, readFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
@@ -68,14 +67,7 @@ export async function deleteKafkaState(env: NodeJS.ProcessEnv, prefix: string, g
   }
 }
 
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const addr = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (!addr || typeof addr === "string") throw new Error("no free port");
-  return addr.port;
-}
+export { freePort } from "../../infra/stack/proc.js";
 
 /** A walletstream entry point (bin/*.ts) in its own Node process, output to a log file. */
 export class Service {

@@ -1,11 +1,11 @@
 import { randomBytes } from "node:crypto";
 import { mkdirSync } from "node:fs";
-import { createServer } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
 import { System } from "../../bin/system.js";
 import { type Config, loadConfig } from "../../infra/config.js";
 import { createLogger } from "../../infra/log.js";
+import { freePort } from "../../infra/stack/proc.js";
 import { LocalStack, type ServiceName as StackService } from "../../infra/stack/stack.js";
 import { TcpProxy } from "../support/tcp-proxy.js";
 import type { PROCESSORS, ServiceName } from "./services.js";
@@ -185,13 +185,4 @@ async function retrying<T>(what: string, fn: () => Promise<T>): Promise<T> {
       await sleep(5000);
     }
   }
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const addr = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (!addr || typeof addr === "string") throw new Error("no free port");
-  return addr.port;
 }

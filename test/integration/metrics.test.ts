@@ -1,14 +1,6 @@
-import { createServer } from "node:net";
 import { describe, expect, it } from "vitest";
+import { freePort } from "../../infra/stack/proc.js";
 import { eventually, http, testEnv } from "../support/harness.js";
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const s = createServer().listen(0, "127.0.0.1", () => {
-      const addr = s.address();
-      s.close(() => resolve(typeof addr === "object" && addr ? addr.port : 0));
-    });
-  });
 
 const value = (text: string, series: RegExp): number => {
   const line = text.split("\n").find((l) => !l.startsWith("#") && series.test(l));
