@@ -107,6 +107,7 @@ export class System {
           databaseUrl: this.config.db.url,
           batchSize: this.config.outbox.batchSize,
           pollIntervalMs: this.config.outbox.pollIntervalMs,
+          coalesceMs: this.config.outbox.coalesceMs,
           retentionHours: this.config.outbox.retentionHours,
         },
         this.relayPublisher,

@@ -68,6 +68,7 @@ const envSchema = z
 
     OUTBOX_BATCH_SIZE: positiveInt.default(500),
     OUTBOX_POLL_INTERVAL_MS: positiveInt.default(1000),
+    OUTBOX_COALESCE_MS: z.coerce.number().int().min(0).max(1000).default(3),
     OUTBOX_RETENTION_HOURS: positiveInt.default(72),
 
     // Default retry policy of processors: attempts (the first included), then delays initial × multiplier^n, capped.
@@ -139,6 +140,7 @@ export interface Config {
   readonly outbox: {
     readonly batchSize: number;
     readonly pollIntervalMs: number;
+    readonly coalesceMs: number;
     readonly retentionHours: number;
   };
   readonly processor: {
@@ -223,6 +225,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     outbox: {
       batchSize: e.OUTBOX_BATCH_SIZE,
       pollIntervalMs: e.OUTBOX_POLL_INTERVAL_MS,
+      coalesceMs: e.OUTBOX_COALESCE_MS,
       retentionHours: e.OUTBOX_RETENTION_HOURS,
     },
     processor: {

@@ -1,3 +1,4 @@
+import { Params } from "../infra/db/sql.js";
 import type { EventPayload, EventType } from "../schemas/index.js";
 
 /** What the outbox needs of a transaction: a query method (pg.PoolClient fits). */
@@ -20,14 +21,18 @@ export interface OutboxEvent<T extends EventType = EventType> {
  */
 export async function enqueue(tx: Queryable, events: readonly OutboxEvent[]): Promise<void> {
   if (events.length === 0) return;
-  const values: unknown[] = [];
-  const rows = events.map((e, i) => {
-    values.push(e.payload.eventId, e.type, e.key, JSON.stringify(e.payload), JSON.stringify(e.headers ?? {}));
-    const p = i * 5;
-    return `($${p + 1}, $${p + 2}, $${p + 3}, $${p + 4}::jsonb, $${p + 5}::jsonb)`;
-  });
-  await tx.query(
-    `INSERT INTO outbox (event_id, event_type, message_key, payload, headers) VALUES ${rows.join(", ")}`,
-    values,
-  );
+  const params = new Params();
+  await tx.query(outboxInsert(events, params), params.values);
+}
+
+/** The INSERT of `events` into the outbox, for a statement composed with `params` (e.g. as one CTE of it). */
+export function outboxInsert(events: readonly OutboxEvent[], params: Params): string {
+  const rows = params.rows(events, (e) => [
+    params.add(e.payload.eventId),
+    params.add(e.type),
+    params.add(e.key),
+    params.add(JSON.stringify(e.payload), "jsonb"),
+    params.add(JSON.stringify(e.headers ?? {}), "jsonb"),
+  ]);
+  return `INSERT INTO outbox (event_id, event_type, message_key, payload, headers) VALUES ${rows}`;
 }

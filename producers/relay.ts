@@ -17,6 +17,11 @@ export interface RelayOptions {
   readonly batchSize: number;
   /** Fallback poll when no NOTIFY arrives (a lost notification never delays a row longer than this). */
   readonly pollIntervalMs: number;
+  /**
+   * After a NOTIFY, wait this long before reading, so the commits of the next few milliseconds go out in the
+   * same read, produce and update (0: read at once). Costs at most this much latency; saves a wake-up per commit.
+   */
+  readonly coalesceMs?: number;
   /** Published rows older than this are deleted. */
   readonly retentionHours: number;
 }
@@ -92,6 +97,7 @@ export class OutboxRelay {
       try {
         await this.ensureLeader();
         if (this.isLeader) {
+          if (this.notified && this.opts.coalesceMs) await sleep(this.opts.coalesceMs);
           this.notified = false;
           while (this.running && (await this.publishBatch()) === this.opts.batchSize) {
             // A full batch: more may be waiting.

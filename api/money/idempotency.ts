@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import type { Context } from "koa";
 import type { Pool, Tx } from "../../infra/db/pool.js";
+import { Params } from "../../infra/db/sql.js";
 import { AppError } from "../../infra/errors.js";
 
 const KEY_FORMAT = /^[\x21-\x7e]{1,255}$/;
@@ -41,14 +42,25 @@ function canonicalJson(v: unknown): string {
 }
 
 /**
+ * Where the response of a first request is recorded: the key row. The movement writes it in the same statement
+ * as its own rows (see `responseUpdate`) and sets `stored`; otherwise `once` stores it itself.
+ */
+export interface ResponseSlot {
+  readonly userId: string;
+  readonly key: string;
+  readonly status: number;
+  stored: boolean;
+}
+
+/**
  * Runs `run` at most once per (user, key), inside the caller's transaction. The key row is inserted first: a
  * concurrent duplicate blocks on it until this transaction ends, then reads the stored response (or, if this
  * one rolled back, runs itself). The same key with another request → 422 idempotency_key_reused.
  */
 export async function once(
   tx: Tx,
-  scope: { userId: string; key: string; hash: string },
-  run: () => Promise<StoredResponse>,
+  scope: { userId: string; key: string; hash: string; status: number },
+  run: (slot: ResponseSlot) => Promise<unknown>,
 ): Promise<StoredResponse & { replayed: boolean }> {
   const inserted = await tx.query(
     "INSERT INTO idempotency_keys (user_id, key, request_hash) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
@@ -72,14 +84,19 @@ export async function once(
     }
     return { status: row.status, body: row.response, replayed: true };
   }
-  const result = await run();
-  await tx.query("UPDATE idempotency_keys SET status = $3, response = $4 WHERE user_id = $1 AND key = $2", [
-    scope.userId,
-    scope.key,
-    result.status,
-    JSON.stringify(result.body),
-  ]);
-  return { ...result, replayed: false };
+  const slot: ResponseSlot = { userId: scope.userId, key: scope.key, status: scope.status, stored: false };
+  const body = await run(slot);
+  if (!slot.stored) {
+    const params = new Params();
+    await tx.query(responseUpdate(slot, body, params), params.values);
+  }
+  return { status: scope.status, body, replayed: false };
+}
+
+/** The UPDATE recording `body` as the response of the slot's request, for a statement composed with `params`. */
+export function responseUpdate(slot: ResponseSlot, body: unknown, params: Params): string {
+  return `UPDATE idempotency_keys SET status = ${params.add(slot.status)}, response = ${params.add(JSON.stringify(body))}
+     WHERE user_id = ${params.add(slot.userId)} AND key = ${params.add(slot.key)}`;
 }
 
 /** Deletes keys older than `ttlHours` (at least 24). Returns how many went. */

@@ -1,8 +1,10 @@
 import { randomUUID } from "node:crypto";
 import type { Tx } from "../../infra/db/pool.js";
+import { Params } from "../../infra/db/sql.js";
 import { AppError } from "../../infra/errors.js";
-import { enqueue, type OutboxEvent } from "../../producers/outbox.js";
+import { type OutboxEvent, outboxInsert } from "../../producers/outbox.js";
 import { minorUnits } from "../wallets.js";
+import { type ResponseSlot, responseUpdate } from "./idempotency.js";
 
 /**
  * Money movements inside one PostgreSQL transaction (the caller's). Each locks the wallets it touches (in id
@@ -18,6 +20,8 @@ export interface Movement {
   readonly reference?: string | undefined;
   readonly idempotencyKey: string;
   readonly correlationId: string;
+  /** Where the response is recorded (the idempotency key), written with the movement in one statement. */
+  readonly slot?: ResponseSlot;
 }
 
 export interface LockedWallet {
@@ -53,19 +57,13 @@ export interface TransferResult {
 
 const EXTERNAL = "external";
 
-export async function lockOwnWallet(tx: Tx, userId: string): Promise<LockedWallet> {
-  const { rows } = await tx.query<LockedWallet>(
-    "SELECT id, user_id, currency, balance FROM wallets WHERE user_id = $1 FOR UPDATE",
-    [userId],
-  );
-  const w = rows[0];
-  if (!w) {
-    throw new AppError("wallet_not_provisioned", "Your wallet is being provisioned; retry in a moment.", {
-      status: 409,
-      headers: { "Retry-After": "1" },
-    });
-  }
-  return w;
+/** A locked wallet with the transaction's timestamp (`now()`, the `created_at` of every row it writes). */
+export interface LockedWalletAt extends LockedWallet {
+  now: Date;
+}
+
+export function walletNotProvisioned(message: string): AppError {
+  return new AppError("wallet_not_provisioned", message, { status: 409, headers: { "Retry-After": "1" } });
 }
 
 export function checkCurrency(wallet: LockedWallet, currency: string | undefined): void {
@@ -75,6 +73,17 @@ export function checkCurrency(wallet: LockedWallet, currency: string | undefined
       `The wallet holds ${wallet.currency}, the request is in ${currency}.`,
     );
   }
+}
+
+export function checkFunds(wallet: LockedWallet, amount: number, what: string): void {
+  if (BigInt(wallet.balance) < BigInt(amount)) {
+    throw new AppError("insufficient_funds", `The balance is ${wallet.balance}; the ${what} is ${amount}.`);
+  }
+}
+
+/** The balance of a locked wallet after `delta`; exact (bigint) and checked to fit a JSON integer. */
+export function balanceAfter(wallet: LockedWallet, delta: number): number {
+  return minorUnits((BigInt(wallet.balance) + BigInt(delta)).toString());
 }
 
 async function externalAccount(tx: Tx, currency: string): Promise<string> {
@@ -98,65 +107,66 @@ async function externalAccount(tx: Tx, currency: string): Promise<string> {
   return id;
 }
 
-export async function insertTransaction(
-  tx: Tx,
-  t: {
-    id: string;
-    kind: string;
-    userId: string;
-    from: string | null;
-    to: string | null;
-    amount: number;
-    currency: string;
-    reference: string | null;
-    key: string;
-  },
-): Promise<Date> {
-  const { rows } = await tx.query<{ created_at: Date }>(
-    `INSERT INTO transactions (id, kind, initiated_by, from_wallet_id, to_wallet_id, amount, currency, reference, idempotency_key)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING created_at`,
-    [t.id, t.kind, t.userId, t.from, t.to, t.amount, t.currency, t.reference, t.key],
-  );
-  return rows[0]?.created_at as Date;
+/** Everything one movement writes, once its wallets are locked and checked. */
+export interface MovementWrite {
+  readonly transaction: {
+    readonly id: string;
+    readonly kind: "deposit" | "withdrawal" | "transfer";
+    readonly userId: string;
+    readonly from: string | null;
+    readonly to: string | null;
+    readonly amount: number;
+    readonly currency: string;
+    readonly reference: string | null;
+    readonly key: string;
+  };
+  /** Balance changes of locked wallets. */
+  readonly balances: readonly { readonly walletId: string; readonly delta: number }[];
+  /** Summing to zero. */
+  readonly entries: readonly {
+    readonly walletId?: string;
+    readonly systemAccountId?: string;
+    readonly amount: number;
+    readonly balanceAfter: number | null;
+  }[];
+  readonly events: readonly OutboxEvent[];
+  /** The request's response, recorded on its idempotency key in the same statement. */
+  readonly response?: { readonly slot: ResponseSlot; readonly body: unknown };
 }
 
-export async function insertEntries(
-  tx: Tx,
-  transactionId: string,
-  currency: string,
-  entries: readonly {
-    walletId?: string;
-    systemAccountId?: string;
-    amount: number;
-    balanceAfter: number | null;
-  }[],
-): Promise<void> {
-  const values: unknown[] = [];
-  const rows = entries.map((e, i) => {
-    values.push(
-      transactionId,
-      e.walletId ?? null,
-      e.systemAccountId ?? null,
-      e.amount,
-      currency,
-      e.balanceAfter,
-    );
-    const p = i * 6;
-    return `($${p + 1}, $${p + 2}, $${p + 3}, $${p + 4}, $${p + 5}, $${p + 6})`;
-  });
-  await tx.query(
-    `INSERT INTO ledger_entries (transaction_id, wallet_id, system_account_id, amount, currency, balance_after) VALUES ${rows.join(", ")}`,
-    values,
+/**
+ * Writes a movement in ONE statement (one round trip): the transaction row, the balance updates, the ledger
+ * entries and the outbox events as data-modifying CTEs, and the idempotency key's response as the main
+ * statement. The foreign keys between them are checked at the end of the statement; the CHECK
+ * (balance >= 0) on wallets stays the last line of defence behind the callers' checks.
+ */
+export async function writeMovement(tx: Tx, w: MovementWrite): Promise<void> {
+  const p = new Params();
+  const t = w.transaction;
+  const tuple = [t.id, t.kind, t.userId, t.from, t.to, t.amount, t.currency, t.reference, t.key].map((v) =>
+    p.add(v),
   );
-}
-
-export async function setBalance(tx: Tx, walletId: string, delta: number): Promise<number> {
-  // The CHECK (balance >= 0) is the last line of defence; callers check first to answer insufficient_funds.
-  const { rows } = await tx.query<{ balance: string }>(
-    "UPDATE wallets SET balance = balance + $2 WHERE id = $1 RETURNING balance",
-    [walletId, delta],
-  );
-  return minorUnits(rows[0]?.balance as string);
+  const balances = p.rows(w.balances, (b) => [p.add(b.walletId, "uuid"), p.add(b.delta, "bigint")]);
+  const entries = p.rows(w.entries, (e) => [
+    p.add(t.id),
+    p.add(e.walletId ?? null),
+    p.add(e.systemAccountId ?? null),
+    p.add(e.amount),
+    p.add(t.currency),
+    p.add(e.balanceAfter),
+  ]);
+  const ctes = [
+    `t AS (INSERT INTO transactions (id, kind, initiated_by, from_wallet_id, to_wallet_id, amount, currency, reference, idempotency_key)
+       VALUES (${tuple.join(", ")}))`,
+    `b AS (UPDATE wallets w SET balance = w.balance + d.delta FROM (VALUES ${balances}) AS d (id, delta)
+       WHERE w.id = d.id)`,
+    `e AS (INSERT INTO ledger_entries (transaction_id, wallet_id, system_account_id, amount, currency, balance_after)
+       VALUES ${entries})`,
+  ];
+  if (w.events.length > 0) ctes.push(`o AS (${outboxInsert(w.events, p)})`);
+  const main = w.response ? responseUpdate(w.response.slot, w.response.body, p) : "SELECT 1";
+  await tx.query(`WITH ${ctes.join(",\n  ")}\n${main}`, p.values);
+  if (w.response) w.response.slot.stored = true;
 }
 
 export function headers(m: Movement): Record<string, string> {
@@ -176,43 +186,31 @@ async function depositOrWithdraw(
   m: Movement,
   kind: "deposit" | "withdrawal",
 ): Promise<MovementResult> {
-  const wallet = await lockOwnWallet(tx, m.userId);
+  // The wallet, locked, with the external account of its currency (null before the first movement in it).
+  const { rows } = await tx.query<LockedWalletAt & { external_id: string | null }>(
+    `SELECT w.id, w.user_id, w.currency, w.balance, now() AS now,
+            (SELECT s.id FROM system_accounts s WHERE s.code = '${EXTERNAL}' AND s.currency = w.currency) AS external_id
+       FROM wallets w WHERE w.user_id = $1 FOR UPDATE OF w`,
+    [m.userId],
+  );
+  const wallet = rows[0];
+  if (!wallet) throw walletNotProvisioned("Your wallet is being provisioned; retry in a moment.");
   checkCurrency(wallet, m.currency);
-  if (kind === "withdrawal" && BigInt(wallet.balance) < BigInt(m.amount)) {
-    throw new AppError(
-      "insufficient_funds",
-      `The balance is ${wallet.balance}; the withdrawal is ${m.amount}.`,
-    );
-  }
-  const sign = kind === "deposit" ? 1 : -1;
+  if (kind === "withdrawal") checkFunds(wallet, m.amount, "withdrawal");
+  const delta = kind === "deposit" ? m.amount : -m.amount;
+  const after = balanceAfter(wallet, delta);
+  const external = wallet.external_id ?? (await externalAccount(tx, wallet.currency));
   const id = randomUUID();
-  const external = await externalAccount(tx, wallet.currency);
   const reference = m.reference ?? null;
-  const createdAt = await insertTransaction(tx, {
-    id,
-    kind,
-    userId: m.userId,
-    from: kind === "withdrawal" ? wallet.id : null,
-    to: kind === "deposit" ? wallet.id : null,
-    amount: m.amount,
-    currency: wallet.currency,
-    reference,
-    key: m.idempotencyKey,
-  });
-  const balanceAfter = await setBalance(tx, wallet.id, sign * m.amount);
-  await insertEntries(tx, id, wallet.currency, [
-    { walletId: wallet.id, amount: sign * m.amount, balanceAfter },
-    { systemAccountId: external, amount: -sign * m.amount, balanceAfter: null },
-  ]);
   const payload = {
     eventId: randomUUID(),
-    occurredAt: createdAt.getTime(),
+    occurredAt: wallet.now.getTime(),
     transactionId: id,
     walletId: wallet.id,
     userId: wallet.user_id,
     amount: m.amount,
     currency: wallet.currency,
-    balanceAfter,
+    balanceAfter: after,
     idempotencyKey: m.idempotencyKey,
     reference,
   };
@@ -220,16 +218,36 @@ async function depositOrWithdraw(
     kind === "deposit"
       ? { type: "funds_deposited", key: wallet.id, payload, headers: headers(m) }
       : { type: "funds_withdrawn", key: wallet.id, payload, headers: headers(m) };
-  await enqueue(tx, [event]);
-  return {
+  const result: MovementResult = {
     id,
     type: kind,
     walletId: wallet.id,
     amount: m.amount,
     currency: wallet.currency,
-    balanceAfter,
+    balanceAfter: after,
     reference,
     status: "completed",
-    createdAt: createdAt.toISOString(),
+    createdAt: wallet.now.toISOString(),
   };
+  await writeMovement(tx, {
+    transaction: {
+      id,
+      kind,
+      userId: m.userId,
+      from: kind === "withdrawal" ? wallet.id : null,
+      to: kind === "deposit" ? wallet.id : null,
+      amount: m.amount,
+      currency: wallet.currency,
+      reference,
+      key: m.idempotencyKey,
+    },
+    balances: [{ walletId: wallet.id, delta }],
+    entries: [
+      { walletId: wallet.id, amount: delta, balanceAfter: after },
+      { systemAccountId: external, amount: -delta, balanceAfter: null },
+    ],
+    events: [event],
+    ...(m.slot ? { response: { slot: m.slot, body: result } } : {}),
+  });
+  return result;
 }

@@ -126,10 +126,9 @@ export function moneyRoutes(routes: RouteTable, deps: MoneyRoutesDeps): void {
       correlationId: ctx.state.requestId as string,
     };
     const res = await withTransaction(deps.pool, (tx) =>
-      once(tx, { userId, key, hash }, async () => ({
-        status: spec.success.status,
-        body: await move(tx, movement, input),
-      })),
+      once(tx, { userId, key, hash, status: spec.success.status }, (slot) =>
+        move(tx, { ...movement, slot }, input),
+      ),
     );
     ctx.status = res.status;
     ctx.body = res.body;

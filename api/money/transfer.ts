@@ -1,37 +1,42 @@
 import { randomUUID } from "node:crypto";
 import type { Tx } from "../../infra/db/pool.js";
 import { AppError } from "../../infra/errors.js";
-import { enqueue } from "../../producers/outbox.js";
 import {
+  balanceAfter,
   checkCurrency,
+  checkFunds,
   headers,
-  insertEntries,
-  insertTransaction,
-  type LockedWallet,
-  lockOwnWallet,
+  type LockedWalletAt,
   type Movement,
-  setBalance,
   type TransferResult,
+  walletNotProvisioned,
+  writeMovement,
 } from "./ledger.js";
 
 export type Recipient = { readonly walletId: string } | { readonly email: string };
 
-export async function transfer(tx: Tx, m: Movement & { to: Recipient }): Promise<TransferResult> {
-  const own = await tx.query<{ id: string }>("SELECT id FROM wallets WHERE user_id = $1", [m.userId]);
-  const fromId = own.rows[0]?.id;
-  if (!fromId) await lockOwnWallet(tx, m.userId); // throws wallet_not_provisioned
-  const toId = await resolveRecipient(tx, m.to);
-  if (toId === fromId) throw new AppError("self_transfer", "The recipient is your own wallet.");
+// The sender's wallet and the recipient's, found and locked by one statement, in id order: concurrent A→B and
+// B→A take the locks in the same order, so they never deadlock. now() is the transaction's timestamp.
+const LOCK_BY_WALLET_ID = `SELECT id, user_id, currency, balance, now() AS now FROM wallets
+  WHERE user_id = $1 OR id = $2 ORDER BY id FOR UPDATE`;
+const LOCK_BY_EMAIL = `SELECT id, user_id, currency, balance, now() AS now FROM wallets
+  WHERE user_id = $1 OR user_id = (SELECT u.id FROM users u WHERE u.email = $2) ORDER BY id FOR UPDATE`;
 
-  // Lock both rows in id order: concurrent A→B and B→A take the locks in the same order, so never deadlock.
-  const { rows } = await tx.query<LockedWallet>(
-    "SELECT id, user_id, currency, balance FROM wallets WHERE id = ANY($1::uuid[]) ORDER BY id FOR UPDATE",
-    [[fromId, toId]],
-  );
-  const from = rows.find((r) => r.id === fromId);
-  const to = rows.find((r) => r.id === toId);
-  if (!from || from.user_id !== m.userId) throw new AppError("internal", "sender wallet vanished");
-  if (!to) throw new AppError("recipient_not_found", "No wallet matches the recipient.");
+/** A transfer in four round trips after the idempotency key: lock both wallets, then write everything at once. */
+export async function transfer(tx: Tx, m: Movement & { to: Recipient }): Promise<TransferResult> {
+  const byId = "walletId" in m.to;
+  const { rows } = await tx.query<LockedWalletAt>(byId ? LOCK_BY_WALLET_ID : LOCK_BY_EMAIL, [
+    m.userId,
+    "walletId" in m.to ? m.to.walletId : m.to.email,
+  ]);
+  const from = rows.find((r) => r.user_id === m.userId);
+  if (!from) throw walletNotProvisioned("Your wallet is being provisioned; retry in a moment.");
+  const to =
+    "walletId" in m.to
+      ? rows.find((r) => r.id === (m.to as { walletId: string }).walletId)
+      : rows.find((r) => r !== from);
+  if (to === from) throw selfTransfer();
+  if (!to) throw await recipientMissing(tx, m.to, m.userId);
   checkCurrency(from, m.currency);
   if (to.currency !== from.currency) {
     throw new AppError(
@@ -39,67 +44,21 @@ export async function transfer(tx: Tx, m: Movement & { to: Recipient }): Promise
       `The recipient's wallet holds ${to.currency}, yours ${from.currency}.`,
     );
   }
-  if (BigInt(from.balance) < BigInt(m.amount)) {
-    throw new AppError("insufficient_funds", `The balance is ${from.balance}; the transfer is ${m.amount}.`);
-  }
+  checkFunds(from, m.amount, "transfer");
+
   const id = randomUUID();
   const description = m.reference ?? null;
-  const createdAt = await insertTransaction(tx, {
-    id,
-    kind: "transfer",
-    userId: m.userId,
-    from: from.id,
-    to: to.id,
-    amount: m.amount,
-    currency: from.currency,
-    reference: description,
-    key: m.idempotencyKey,
-  });
-  const fromAfter = await setBalance(tx, from.id, -m.amount);
-  const toAfter = await setBalance(tx, to.id, m.amount);
-  await insertEntries(tx, id, from.currency, [
-    { walletId: from.id, amount: -m.amount, balanceAfter: fromAfter },
-    { walletId: to.id, amount: m.amount, balanceAfter: toAfter },
-  ]);
+  const fromAfter = balanceAfter(from, -m.amount);
+  const toAfter = balanceAfter(to, m.amount);
   const base = {
-    occurredAt: createdAt.getTime(),
+    occurredAt: from.now.getTime(),
     transactionId: id,
     amount: m.amount,
     currency: from.currency,
     idempotencyKey: m.idempotencyKey,
     description,
   };
-  await enqueue(tx, [
-    {
-      type: "transfer_sent",
-      key: from.id,
-      headers: headers(m),
-      payload: {
-        ...base,
-        eventId: randomUUID(),
-        walletId: from.id,
-        userId: from.user_id,
-        balanceAfter: fromAfter,
-        counterpartyWalletId: to.id,
-        counterpartyUserId: to.user_id,
-      },
-    },
-    {
-      type: "transfer_received",
-      key: to.id,
-      headers: headers(m),
-      payload: {
-        ...base,
-        eventId: randomUUID(),
-        walletId: to.id,
-        userId: to.user_id,
-        balanceAfter: toAfter,
-        counterpartyWalletId: from.id,
-        counterpartyUserId: from.user_id,
-      },
-    },
-  ]);
-  return {
+  const result: TransferResult = {
     id,
     fromWalletId: from.id,
     toWalletId: to.id,
@@ -108,29 +67,73 @@ export async function transfer(tx: Tx, m: Movement & { to: Recipient }): Promise
     status: "completed",
     balanceAfter: fromAfter,
     description,
-    createdAt: createdAt.toISOString(),
+    createdAt: from.now.toISOString(),
   };
+  await writeMovement(tx, {
+    transaction: {
+      id,
+      kind: "transfer",
+      userId: m.userId,
+      from: from.id,
+      to: to.id,
+      amount: m.amount,
+      currency: from.currency,
+      reference: description,
+      key: m.idempotencyKey,
+    },
+    balances: [
+      { walletId: from.id, delta: -m.amount },
+      { walletId: to.id, delta: m.amount },
+    ],
+    entries: [
+      { walletId: from.id, amount: -m.amount, balanceAfter: fromAfter },
+      { walletId: to.id, amount: m.amount, balanceAfter: toAfter },
+    ],
+    events: [
+      {
+        type: "transfer_sent",
+        key: from.id,
+        headers: headers(m),
+        payload: {
+          ...base,
+          eventId: randomUUID(),
+          walletId: from.id,
+          userId: from.user_id,
+          balanceAfter: fromAfter,
+          counterpartyWalletId: to.id,
+          counterpartyUserId: to.user_id,
+        },
+      },
+      {
+        type: "transfer_received",
+        key: to.id,
+        headers: headers(m),
+        payload: {
+          ...base,
+          eventId: randomUUID(),
+          walletId: to.id,
+          userId: to.user_id,
+          balanceAfter: toAfter,
+          counterpartyWalletId: from.id,
+          counterpartyUserId: from.user_id,
+        },
+      },
+    ],
+    ...(m.slot ? { response: { slot: m.slot, body: result } } : {}),
+  });
+  return result;
 }
 
-async function resolveRecipient(tx: Tx, to: Recipient): Promise<string> {
-  if ("walletId" in to) {
-    const { rows } = await tx.query<{ id: string }>("SELECT id FROM wallets WHERE id = $1", [to.walletId]);
-    if (!rows[0]) throw new AppError("recipient_not_found", "No wallet has this id.");
-    return rows[0].id;
-  }
-  const { rows } = await tx.query<{ wallet_id: string | null }>(
-    "SELECT w.id AS wallet_id FROM users u LEFT JOIN wallets w ON w.user_id = u.id WHERE u.email = $1",
-    [to.email],
-  );
-  if (!rows[0]) throw new AppError("recipient_not_found", "No user has this email.");
-  if (!rows[0].wallet_id) {
-    throw new AppError(
-      "wallet_not_provisioned",
-      "The recipient's wallet is being provisioned; retry in a moment.",
-      {
-        status: 409,
-      },
-    );
-  }
-  return rows[0].wallet_id;
+function selfTransfer(): AppError {
+  return new AppError("self_transfer", "The recipient is your own wallet.");
+}
+
+/** Why the lock found no recipient (the rare path, so an extra query is fine). */
+async function recipientMissing(tx: Tx, to: Recipient, userId: string): Promise<AppError> {
+  if ("walletId" in to) return new AppError("recipient_not_found", "No wallet has this id.");
+  const { rows } = await tx.query<{ id: string }>("SELECT id FROM users WHERE email = $1", [to.email]);
+  const user = rows[0];
+  if (!user) return new AppError("recipient_not_found", "No user has this email.");
+  if (user.id === userId) return selfTransfer();
+  return walletNotProvisioned("The recipient's wallet is being provisioned; retry in a moment.");
 }

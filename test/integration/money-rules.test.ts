@@ -91,6 +91,12 @@ describe("money rules: bad input changes nothing; authorization; events", () => 
         "recipient_not_found",
       ],
       [
+        "a transfer to my own email",
+        () => m.post("/v1/transfers", alice.token, { toEmail: alice.email, amount: 5 }),
+        422,
+        "self_transfer",
+      ],
+      [
         "a transfer naming two recipients",
         () =>
           m.post("/v1/transfers", alice.token, { toWalletId: bob.walletId, toEmail: bob.email, amount: 5 }),
@@ -156,6 +162,31 @@ describe("money rules: bad input changes nothing; authorization; events", () => 
     const res = await m.post("/v1/wallets/me/deposits", token, { amount: 5 });
     expect(res.status).toBe(409);
     expect(res.body.code).toBe("wallet_not_provisioned");
+    expect(await snapshot(env.db)).toEqual(before);
+  });
+
+  it("a transfer by email reaches the recipient's wallet; a recipient without a wallet yet → 409", async () => {
+    const carol = await userWithWallet(api);
+    await m.deposit(carol, 50);
+    const res = await m.post("/v1/transfers", carol.token, { toEmail: bob.email.toUpperCase(), amount: 20 });
+    expect(res.status, JSON.stringify(res.body)).toBe(201);
+    expect(res.body).toMatchObject({
+      fromWalletId: carol.walletId,
+      toWalletId: bob.walletId,
+      balanceAfter: 30,
+    });
+
+    const email = `nowallet-${randomUUID().slice(0, 6)}@example.com`;
+    await api.register(email);
+    const userId = (await env.db.query("SELECT id FROM users WHERE email = $1", [email])).rows[0].id;
+    await eventually(
+      async () => (await env.db.query("SELECT 1 FROM wallets WHERE user_id = $1", [userId])).rowCount === 1,
+    );
+    await env.db.query("DELETE FROM wallets WHERE user_id = $1", [userId]);
+    const before = await snapshot(env.db);
+    const late = await m.post("/v1/transfers", carol.token, { toEmail: email, amount: 5 });
+    expect(late.status).toBe(409);
+    expect(late.body.code).toBe("wallet_not_provisioned");
     expect(await snapshot(env.db)).toEqual(before);
   });
 
