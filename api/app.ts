@@ -7,7 +7,7 @@ import type { Pool } from "../infra/db/pool.js";
 import { AppError } from "../infra/errors.js";
 import type { Logger } from "../infra/log.js";
 import type { Metrics } from "../infra/metrics.js";
-import { requireAuth, type TokenService } from "./auth.js";
+import { type PasswordHashCost, passwordHasher, requireAuth, type TokenService } from "./auth.js";
 import { moneyRoutes } from "./money/routes.js";
 import { notificationRoutes } from "./notifications.js";
 import { docsPage, openApiDocument } from "./openapi.js";
@@ -22,6 +22,8 @@ export interface ApiDeps {
   readonly log: Logger;
   readonly bodyLimitBytes: number;
   readonly passwordMinLength: number;
+  /** argon2id cost of new password hashes; OWASP's minimum when not given. */
+  readonly passwordHash?: PasswordHashCost;
   readonly maxAmount: number;
   readonly version: string;
   /** Each dependency's reachability, for /readyz. */
@@ -90,7 +92,7 @@ export function createApp(deps: ApiDeps): Api {
   const routes = new RouteTable(router, requireAuth(deps.tokens));
   healthRoutes(routes, deps.readiness);
   if (deps.metrics) metricsRoute(routes, deps.metrics);
-  userRoutes(routes, deps);
+  userRoutes(routes, { ...deps, passwords: passwordHasher(deps.passwordHash) });
   walletRoutes(routes, { pool: deps.pool });
   moneyRoutes(routes, { pool: deps.pool, maxAmount: deps.maxAmount });
   notificationRoutes(routes, { pool: deps.pool });

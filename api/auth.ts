@@ -2,6 +2,7 @@ import { hash, verify } from "@node-rs/argon2";
 import { jwtVerify, SignJWT } from "jose";
 import type { Context, Next } from "koa";
 import { AppError } from "../infra/errors.js";
+import { Uuid } from "./routing.js";
 
 /** Verified tokens remembered per process (the oldest is forgotten first). */
 const VERIFIED_CACHE_SIZE = 10_000;
@@ -31,7 +32,10 @@ export function tokenService(opts: { secret: string; issuer: string; ttlSeconds:
       if (cached && cached.expiresAt > Date.now()) return { userId: cached.userId };
       try {
         const { payload } = await jwtVerify(token, key, { issuer: opts.issuer, algorithms: ["HS256"] });
-        if (!payload.sub || !payload.exp) throw new Error("no subject or expiry");
+        // The subject is a user id everywhere downstream (uuid columns): anything else is not our token.
+        if (!payload.sub || !payload.exp || !Uuid.safeParse(payload.sub).success) {
+          throw new Error("no subject, a subject that is not a user id, or no expiry");
+        }
         // Tokens already verified are remembered until they expire: verifying costs ~100 µs per request.
         if (verified.size >= VERIFIED_CACHE_SIZE) verified.delete(verified.keys().next().value as string);
         verified.set(token, { userId: payload.sub, expiresAt: payload.exp * 1000 });
@@ -59,8 +63,29 @@ export function requireAuth(tokens: TokenService) {
   };
 }
 
-/** argon2id with the library's defaults (OWASP's recommended minimum: 19 MiB, 2 iterations). */
-export const passwords = {
-  hash: (password: string): Promise<string> => hash(password),
-  verify: (stored: string, password: string): Promise<boolean> => verify(stored, password).catch(() => false),
-};
+export interface PasswordHashCost {
+  /** argon2id memory per hash, KiB (`m=`). */
+  readonly memoryKib: number;
+  /** argon2id passes (`t=`). */
+  readonly iterations: number;
+}
+
+/** OWASP's recommended minimum for argon2id: 19 MiB, 2 iterations, 1 lane (also the library's defaults). */
+export const OWASP_ARGON2ID: PasswordHashCost = { memoryKib: 19_456, iterations: 2 };
+
+export interface PasswordHasher {
+  hash(password: string): Promise<string>;
+  verify(stored: string, password: string): Promise<boolean>;
+}
+
+/**
+ * argon2id password hashing. New hashes use `cost`; verification reads the cost from the stored hash (PHC
+ * string), so changing the cost never locks existing users out.
+ */
+export function passwordHasher(cost: PasswordHashCost = OWASP_ARGON2ID): PasswordHasher {
+  const options = { memoryCost: cost.memoryKib, timeCost: cost.iterations, parallelism: 1 };
+  return {
+    hash: (password) => hash(password, options),
+    verify: (stored, password) => verify(stored, password).catch(() => false),
+  };
+}

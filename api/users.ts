@@ -3,7 +3,7 @@ import { z } from "zod";
 import { type Pool, withTransaction } from "../infra/db/pool.js";
 import { AppError } from "../infra/errors.js";
 import { enqueue } from "../producers/outbox.js";
-import { passwords, type TokenService } from "./auth.js";
+import type { PasswordHasher, TokenService } from "./auth.js";
 import { type RouteTable, Timestamp, Uuid } from "./routing.js";
 import { parseBody } from "./validation.js";
 
@@ -17,6 +17,7 @@ export interface UserRoutesDeps {
   readonly pool: Pool;
   readonly tokens: TokenService;
   readonly passwordMinLength: number;
+  readonly passwords: PasswordHasher;
 }
 
 interface UserRow {
@@ -42,6 +43,7 @@ const SessionResponse = z.object({
 
 /** The auth service: registration (user row + user_registered in one transaction) and sessions (JWT). */
 export function userRoutes(routes: RouteTable, deps: UserRoutesDeps): void {
+  const { passwords } = deps;
   const registration = z.strictObject({
     email,
     password: z
@@ -114,7 +116,13 @@ export function userRoutes(routes: RouteTable, deps: UserRoutesDeps): void {
       body: credentials,
       bodyExample: { email: "ada@example.com", password: "analytical engine" },
       success: { status: 200, description: "An access token", schema: SessionResponse },
-      errors: ["validation_failed", "malformed_json", "invalid_credentials"],
+      errors: [
+        "validation_failed",
+        "malformed_json",
+        "unsupported_media_type",
+        "payload_too_large",
+        "invalid_credentials",
+      ],
     },
     async (ctx) => {
       const input = parseBody(ctx, credentials);

@@ -184,6 +184,7 @@ export class System {
       }),
       bodyLimitBytes: this.config.http.bodyLimitBytes,
       passwordMinLength: this.config.auth.passwordMinLength,
+      passwordHash: this.config.auth.passwordHash,
       maxAmount: this.config.money.maxAmount,
       version: PACKAGE_VERSION,
       readiness: () => this.readiness(),

@@ -57,6 +57,9 @@ const envSchema = z
     JWT_ISSUER: z.string().min(1).default("walletstream"),
     JWT_TTL_SECONDS: positiveInt.default(3600),
     PASSWORD_MIN_LENGTH: positiveInt.default(8),
+    // argon2id cost of new hashes; the defaults are OWASP's recommended minimum (19 MiB, 2 passes).
+    PASSWORD_HASH_MEMORY_KIB: z.coerce.number().int().min(1024).max(4_194_304).default(19_456),
+    PASSWORD_HASH_ITERATIONS: z.coerce.number().int().min(1).max(20).default(2),
 
     DEFAULT_CURRENCY: z
       .string()
@@ -134,6 +137,7 @@ export interface Config {
     readonly jwtIssuer: string;
     readonly jwtTtlSeconds: number;
     readonly passwordMinLength: number;
+    readonly passwordHash: { readonly memoryKib: number; readonly iterations: number };
   };
   readonly wallet: { readonly defaultCurrency: string };
   readonly money: { readonly maxAmount: number; readonly idempotencyTtlHours: number };
@@ -219,6 +223,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       jwtIssuer: e.JWT_ISSUER,
       jwtTtlSeconds: e.JWT_TTL_SECONDS,
       passwordMinLength: e.PASSWORD_MIN_LENGTH,
+      passwordHash: { memoryKib: e.PASSWORD_HASH_MEMORY_KIB, iterations: e.PASSWORD_HASH_ITERATIONS },
     },
     wallet: { defaultCurrency: e.DEFAULT_CURRENCY },
     money: { maxAmount: e.MONEY_MAX_AMOUNT, idempotencyTtlHours: e.IDEMPOTENCY_TTL_HOURS },
