@@ -39,12 +39,18 @@ const NotificationResponse = z.object({
   readAt: Timestamp.nullable(),
 });
 
+/** 9999-12-31T23:59:59.999Z: later times print with a signed six-digit year, which PostgreSQL does not parse. */
+const MAX_TIME_MS = 253_402_300_799_999;
+
 // The position of the last item: its time (ms) and its seq, which breaks ties between equal times.
 const cursorOf = (r: Row) => Buffer.from(`n:${r.created_at.getTime()}:${r.seq}`).toString("base64url");
 
 function positionOf(cursor: string): { at: string; seq: string } {
   const m = /^n:(\d{1,15}):(\d{1,19})$/.exec(Buffer.from(cursor, "base64url").toString());
-  if (!m?.[1] || !m[2]) throw new AppError("invalid_cursor", "The cursor is not one this API returned.");
+  // Forged numbers PostgreSQL cannot take (a time past year 9999, a seq beyond bigint) would be a 500.
+  if (!m?.[1] || !m[2] || Number(m[1]) > MAX_TIME_MS || BigInt(m[2]) > 2n ** 63n - 1n) {
+    throw new AppError("invalid_cursor", "The cursor is not one this API returned.");
+  }
   return { at: new Date(Number(m[1])).toISOString(), seq: m[2] };
 }
 

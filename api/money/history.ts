@@ -27,11 +27,15 @@ interface Row {
   counterparty_name: string | null;
 }
 
+const BIGINT_MAX = 2n ** 63n - 1n;
 const cursorOf = (entryId: string) => Buffer.from(`e:${entryId}`).toString("base64url");
 
 function entryOf(cursor: string): string {
   const m = /^e:(\d{1,19})$/.exec(Buffer.from(cursor, "base64url").toString());
-  if (!m?.[1]) throw new AppError("invalid_cursor", "The cursor is not one this API returned.");
+  // A forged id beyond bigint would fail in PostgreSQL (a 500): it is just a cursor this API never issued.
+  if (!m?.[1] || BigInt(m[1]) > BIGINT_MAX) {
+    throw new AppError("invalid_cursor", "The cursor is not one this API returned.");
+  }
   return m[1];
 }
 

@@ -20,6 +20,8 @@ const MONEY_ERRORS = [
   "unauthorized",
   "validation_failed",
   "malformed_json",
+  "unsupported_media_type",
+  "payload_too_large",
   "invalid_amount",
   "idempotency_key_required",
   "idempotency_key_reused",

@@ -130,14 +130,31 @@ export interface HttpResult<T = Record<string, unknown>> {
   body: T;
 }
 
+/** A body that is not JSON (an HTML page, a proxy's error) comes back as `{ text }` instead of throwing. */
+function parseJsonOrText(text: string): unknown {
+  if (!text) return {};
+  try {
+    return JSON.parse(text);
+  } catch {
+    return { text };
+  }
+}
+
 export function http(baseUrl: string) {
   const call = async <T = Record<string, unknown>>(
     method: string,
     path: string,
-    opts: { json?: unknown; raw?: string; headers?: Record<string, string>; token?: string } = {},
+    /** `raw` as bytes is sent without a content type (fetch adds text/plain to strings). */
+    opts: {
+      json?: unknown;
+      raw?: string | Uint8Array;
+      headers?: Record<string, string>;
+      token?: string;
+    } = {},
   ): Promise<HttpResult<T>> => {
     const headers: Record<string, string> = { ...opts.headers };
-    if (opts.json !== undefined || opts.raw !== undefined) headers["content-type"] ??= "application/json";
+    if (opts.json !== undefined || typeof opts.raw === "string")
+      headers["content-type"] ??= "application/json";
     if (opts.token) headers.authorization = `Bearer ${opts.token}`;
     const res = await fetch(`${baseUrl}${path}`, {
       method,
@@ -145,7 +162,7 @@ export function http(baseUrl: string) {
       body: opts.raw ?? (opts.json !== undefined ? JSON.stringify(opts.json) : undefined),
     });
     const text = await res.text();
-    return { status: res.status, headers: res.headers, body: (text ? JSON.parse(text) : {}) as T };
+    return { status: res.status, headers: res.headers, body: parseJsonOrText(text) as T };
   };
   return {
     call,

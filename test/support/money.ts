@@ -43,11 +43,14 @@ export function money(api: Api) {
 /** Everything a rejected request must leave untouched. */
 export async function snapshot(db: pg.Pool) {
   const { rows } = await db.query(
-    `SELECT (SELECT coalesce(json_object_agg(id, balance), '{}') FROM wallets) AS balances,
+    `SELECT (SELECT count(*) FROM users)::int AS users,
+            (SELECT coalesce(json_object_agg(id, balance), '{}') FROM wallets) AS balances,
             (SELECT count(*) FROM ledger_entries)::int AS entries,
+            (SELECT coalesce(sum(abs(amount)), 0)::text FROM ledger_entries) AS volume,
             (SELECT count(*) FROM transactions)::int AS transactions,
             (SELECT count(*) FROM outbox)::int AS events,
-            (SELECT count(*) FROM idempotency_keys)::int AS keys`,
+            (SELECT count(*) FROM idempotency_keys)::int AS keys,
+            (SELECT count(*) FILTER (WHERE read_at IS NOT NULL) FROM notifications)::int AS read`,
   );
   return rows[0];
 }
