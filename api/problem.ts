@@ -1,3 +1,4 @@
+import type { Duplex } from "node:stream";
 import type { Context, Next } from "koa";
 import { AppError, ERROR_CODES, isUnavailable } from "../infra/errors.js";
 import type { Logger } from "../infra/log.js";
@@ -33,6 +34,25 @@ export function problemMiddleware(log: Logger) {
       };
     }
   };
+}
+
+/**
+ * Requests Node's HTTP parser refuses before Koa sees them (headers beyond the 16 KiB limit, a garbled request
+ * line): answered as problem+json too, then the connection is closed. For `server.on("clientError", …)`.
+ */
+export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  const inFlight = (socket as { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+  if (err.code === "ECONNRESET" || !socket.writable || inFlight?.headersSent) {
+    socket.destroy();
+    return;
+  }
+  const code = err.code === "HPE_HEADER_OVERFLOW" ? "headers_too_large" : "malformed_request";
+  const { status, title } = ERROR_CODES[code];
+  const body = JSON.stringify({ type: `${PROBLEM_TYPE_BASE}${code}`, title, status, code });
+  socket.end(
+    `HTTP/1.1 ${status} ${title}\r\nContent-Type: application/problem+json\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }
 
 function toAppError(err: unknown): AppError {

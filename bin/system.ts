@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import type { Server } from "node:http";
 import { createApp } from "../api/app.js";
 import { tokenService } from "../api/auth.js";
+import { answerClientError } from "../api/problem.js";
 import { purgeExpiredKeys } from "../api/money/idempotency.js";
 import type { Config } from "../infra/config.js";
 import { migrate } from "../infra/db/migrate.js";
@@ -193,6 +194,7 @@ export class System {
     const server = app.listen(this.config.http.port, this.config.http.host);
     // Stop idle keep-alive sockets from holding shutdown open.
     server.keepAliveTimeout = 5000;
+    server.on("clientError", answerClientError);
     await new Promise<void>((resolve, reject) => {
       server.once("listening", resolve);
       server.once("error", reject);

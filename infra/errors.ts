@@ -8,6 +8,8 @@ export const ERROR_CODES = {
   malformed_json: { status: 400, title: "The request body is not valid JSON" },
   unsupported_media_type: { status: 415, title: "The request body must be application/json" },
   payload_too_large: { status: 413, title: "The request body is too large" },
+  headers_too_large: { status: 431, title: "The request headers are too large" },
+  malformed_request: { status: 400, title: "The request is not valid HTTP" },
   not_found: { status: 404, title: "No such resource" },
   method_not_allowed: { status: 405, title: "Method not allowed" },
   unauthorized: { status: 401, title: "Authentication is required" },

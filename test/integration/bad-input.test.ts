@@ -1,3 +1,4 @@
+import { connect } from "node:net";
 import { beforeAll, describe, expect, it } from "vitest";
 import { eventually, http, type TestEnv, testEnv } from "../support/harness.js";
 
@@ -5,12 +6,14 @@ import { eventually, http, type TestEnv, testEnv } from "../support/harness.js";
 describe("bad input over HTTP", () => {
   let env: TestEnv;
   let api: ReturnType<typeof http>;
+  let apiUrl: string;
 
   beforeAll(async () => {
     env = await testEnv({ HTTP_BODY_LIMIT_BYTES: "2048" });
     // No wallet processor: wallets stay unprovisioned, so that state is observable.
     const system = await env.start({ api: true, relay: true });
-    api = http(system.apiUrl as string);
+    apiUrl = system.apiUrl as string;
+    api = http(apiUrl);
   });
 
   const counts = async () => {
@@ -125,6 +128,29 @@ describe("bad input over HTTP", () => {
     );
     const res = await api.call("GET", "/v1/wallets/me", { token });
     expectProblem(res, 404, "wallet_not_provisioned");
+  });
+
+  it("headers beyond Node's 16 KiB limit → 431, a request that is not HTTP → 400, both problem+json", async () => {
+    const rawExchange = async (request: string) => {
+      const url = new URL(apiUrl);
+      const socket = connect(Number(url.port), url.hostname);
+      socket.write(request);
+      const chunks: Buffer[] = [];
+      for await (const chunk of socket) chunks.push(chunk as Buffer);
+      const [head = "", body = ""] = Buffer.concat(chunks).toString("utf8").split("\r\n\r\n");
+      return { statusLine: head.split("\r\n")[0], head, body: JSON.parse(body) as Record<string, unknown> };
+    };
+    const before = await counts();
+    const big = await rawExchange(
+      `POST /v1/users HTTP/1.1\r\nHost: x\r\nX-Padding: ${"a".repeat(20_000)}\r\nContent-Length: 2\r\n\r\n{}`,
+    );
+    expect(big.statusLine).toBe("HTTP/1.1 431 The request headers are too large");
+    expect(big.head.toLowerCase()).toContain("content-type: application/problem+json");
+    expect(big.body).toMatchObject({ status: 431, code: "headers_too_large" });
+    const garbage = await rawExchange("HELLO THERE\r\n\r\n");
+    expect(garbage.statusLine).toMatch(/^HTTP\/1\.1 400 /);
+    expect(garbage.body).toMatchObject({ status: 400, code: "malformed_request" });
+    expect(await counts()).toEqual(before);
   });
 
   it("an unknown route → 404 not_found; a wrong method → 405", async () => {
