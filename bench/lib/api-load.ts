@@ -141,7 +141,7 @@ export function runTransfers(
   seconds: number,
 ): Promise<ApiRun> {
   const pick = () => Math.floor(Math.random() * users.length);
-  const setupRequest = (req: Request): Request => {
+  return runLoad(base, clients, seconds, "/v1/transfers", (req) => {
     const from = pick();
     let to = pick();
     while (to === from) to = pick();
@@ -154,7 +154,39 @@ export function runTransfers(
       },
       body: JSON.stringify({ toWalletId: (users[to] as BenchUser).walletId, amount: 1 }),
     };
-  };
+  });
+}
+
+/** POST /v1/users for `seconds` over `clients` keep-alive connections, a new email each time (closed loop). */
+export function runRegistrations(
+  base: string,
+  tag: string,
+  clients: number,
+  seconds: number,
+): Promise<ApiRun> {
+  let n = 0;
+  return runLoad(base, clients, seconds, "/v1/users", (req) => {
+    const i = n++;
+    return {
+      ...req,
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        email: `${tag}-cap-${i}@bench.example.com`,
+        password: "benchmark password",
+        displayName: `Bench ${i}`,
+      }),
+    };
+  });
+}
+
+/** autocannon: POST `path` over `clients` connections for `seconds`, each request built by `setupRequest`. */
+function runLoad(
+  base: string,
+  clients: number,
+  seconds: number,
+  path: string,
+  setupRequest: (req: Request) => Request,
+): Promise<ApiRun> {
   const latencies: number[] = [];
   const nowUs = () => Number(process.hrtime.bigint() / 1000n);
   const startUs = nowUs();
@@ -165,7 +197,7 @@ export function runTransfers(
         connections: clients,
         duration: seconds,
         timeout: 30,
-        requests: [{ method: "POST", path: "/v1/transfers", setupRequest }],
+        requests: [{ method: "POST", path, setupRequest }],
       },
       (err, r) => {
         if (err) return reject(err);

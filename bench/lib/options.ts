@@ -37,3 +37,34 @@ export function parseOptions() {
   }
   return opts;
 }
+
+/**
+ * The command line of the event benchmarks: every flag a non-negative number with a default
+ * (`--events 20000`), booleans as `--name` (false unless given). Exits with the usage on a bad value.
+ */
+export function numericOptions<N extends string, B extends string = never>(
+  numbers: Record<N, number>,
+  booleans: readonly B[] = [],
+): Record<N, number> & Record<B, boolean> {
+  const { values } = parseArgs({
+    options: {
+      ...Object.fromEntries(Object.keys(numbers).map((k) => [k, { type: "string" as const }])),
+      ...Object.fromEntries(booleans.map((k) => [k, { type: "boolean" as const, default: false }])),
+    },
+  });
+  const out: Record<string, number | boolean> = {};
+  for (const [k, def] of Object.entries(numbers) as [string, number][]) {
+    const raw = values[k];
+    const v = raw === undefined ? def : Number(raw);
+    if (!Number.isFinite(v) || v < 0) {
+      const flags = Object.entries(numbers).map(([n, d]) => `--${n} ${d}`);
+      console.error(
+        `bad --${k} ${String(raw)}; usage: ${[...flags, ...booleans.map((b) => `--${b}`)].join(" ")}`,
+      );
+      process.exit(2);
+    }
+    out[k] = v;
+  }
+  for (const b of booleans) out[b] = values[b] === true;
+  return out as Record<N, number> & Record<B, boolean>;
+}

@@ -138,8 +138,13 @@ export function cpuTable(rows: readonly Row[]): string {
 
 /** The raw figures as bench/results/transfers-<timestamp>.json (git-ignored); returns the path. */
 export function writeResults(dir: string, data: Record<string, unknown>): string {
+  return writeResultsFile(dir, "transfers", data);
+}
+
+/** The raw figures as bench/results/<name>-<timestamp>.json (git-ignored); returns the path. */
+export function writeResultsFile(dir: string, name: string, data: Record<string, unknown>): string {
   mkdirSync(dir, { recursive: true });
-  const file = join(dir, `transfers-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
+  const file = join(dir, `${name}-${new Date().toISOString().replace(/[:.]/g, "-")}.json`);
   writeFileSync(file, `${JSON.stringify(data, null, 2)}\n`);
   return file;
 }
