@@ -2,8 +2,8 @@ import { readFileSync } from "node:fs";
 import type { Server } from "node:http";
 import { createApp } from "../api/app.js";
 import { tokenService } from "../api/auth.js";
-import { answerClientError } from "../api/problem.js";
 import { purgeExpiredKeys } from "../api/money/idempotency.js";
+import { answerClientError } from "../api/problem.js";
 import type { Config } from "../infra/config.js";
 import { migrate } from "../infra/db/migrate.js";
 import { createPool, type Pool } from "../infra/db/pool.js";
@@ -127,6 +127,8 @@ export class System {
         names: this.names,
         log: this.log,
         metrics: this.metrics,
+        batchMax: this.config.processor.batchMax,
+        maxRecordBytes: this.config.processor.maxRecordBytes,
       });
       await runner.start();
       this.runners.push(runner);

@@ -79,6 +79,11 @@ const envSchema = z
     PROCESSOR_RETRY_INITIAL_MS: positiveInt.default(1000),
     PROCESSOR_RETRY_MULTIPLIER: z.coerce.number().min(1).default(10),
     PROCESSOR_RETRY_MAX_MS: positiveInt.default(60_000),
+    // Batched processing: most records of a partition applied in one transaction (a savepoint each). Up to 64
+    // savepoints that write stay within PostgreSQL's per-transaction subtransaction cache.
+    RUNNER_BATCH_MAX: positiveInt.max(10_000).default(64),
+    // Records with a larger value are dead-lettered (record_too_large) without being decoded.
+    RUNNER_MAX_RECORD_BYTES: positiveInt.default(512 * 1024),
 
     // Outgoing email (processors/email.ts). The local stack runs a development SMTP server on this port.
     SMTP_HOST: z.string().min(1).default("127.0.0.1"),
@@ -152,6 +157,10 @@ export interface Config {
     readonly retryInitialMs: number;
     readonly retryMultiplier: number;
     readonly retryMaxMs: number;
+    /** Most records applied in one transaction (batched processing). */
+    readonly batchMax: number;
+    /** Records with a larger value go to the dead-letter topic undecoded (`record_too_large`). */
+    readonly maxRecordBytes: number;
   };
   readonly smtp: {
     readonly host: string;
@@ -238,6 +247,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       retryInitialMs: e.PROCESSOR_RETRY_INITIAL_MS,
       retryMultiplier: e.PROCESSOR_RETRY_MULTIPLIER,
       retryMaxMs: e.PROCESSOR_RETRY_MAX_MS,
+      batchMax: e.RUNNER_BATCH_MAX,
+      maxRecordBytes: e.RUNNER_MAX_RECORD_BYTES,
     },
     smtp: {
       host: e.SMTP_HOST,

@@ -36,6 +36,7 @@ export const ERROR_CODES = {
   // Events
   event_undecodable: { status: 500, title: "An event could not be decoded" },
   event_invalid: { status: 500, title: "An event failed validation" },
+  record_too_large: { status: 500, title: "A record is larger than the processors accept" },
   // Everything else
   internal: { status: 500, title: "Internal error" },
 } as const satisfies Record<string, { status: number; title: string }>;

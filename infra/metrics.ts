@@ -28,9 +28,15 @@ export class Metrics {
   });
   readonly handlerDuration = new Histogram({
     name: "walletstream_processor_handler_duration_seconds",
-    help: "Time to apply one record (dedupe + handler + outbox, one transaction)",
+    help: "Time to apply one record (dedupe + handler + outbox; in a batch, its savepoint and handler)",
     labelNames: ["group"] as const,
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [this.registry],
+  });
+  readonly processorTransactions = new Counter({
+    name: "walletstream_processor_transactions_total",
+    help: "PostgreSQL transactions that applied records, by group (one per record, or one per chunk when batched)",
+    labelNames: ["group"] as const,
     registers: [this.registry],
   });
   readonly consumerLag = new Gauge({

@@ -56,6 +56,8 @@ export function emailProcessor(opts: EmailProcessorOptions): Processor<EmailedEv
     group: "email-service",
     events: ["user_registered", "funds_deposited", "funds_withdrawn", "transfer_sent", "transfer_received"],
     retry: opts.retry,
+    // SMTP is outside the transaction: a chunk whose commit failed would send all of its emails again.
+    batched: false,
     async handle(event, ctx) {
       const { to, content } = await compose(event, ctx.tx);
       const eventId = event.payload.eventId;

@@ -1,23 +1,28 @@
 import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
-import { type Pool, withTransaction } from "../infra/db/pool.js";
-import { AppError, isRetryable, isUnavailable } from "../infra/errors.js";
+import { type Pool, type Tx, withTransaction } from "../infra/db/pool.js";
+import { AppError, isUnavailable } from "../infra/errors.js";
 import type {
+  BatchControls,
   DeliveryControls,
   Disposition,
   EventBus,
   IncomingRecord,
+  OutgoingRecord,
   Publisher,
+  RecordBatch,
   Subscription,
 } from "../infra/kafka/index.js";
 import type { Logger } from "../infra/log.js";
 import type { Metrics } from "../infra/metrics.js";
 import type { EventCodec } from "../infra/registry.js";
 import type { TopicNames } from "../infra/topics.js";
-import { enqueue } from "../producers/outbox.js";
+import { enqueue, type OutboxEvent } from "../producers/outbox.js";
 import type { EventType } from "../schemas/index.js";
 import { backoffDelay } from "./backoff.js";
+import { applyChunk, type ChunkItem, claim, type ItemResult } from "./batch.js";
 import { brief, failureHeaders, H, type Origin, originOf, trace } from "./failure-headers.js";
+import { fate, refusal, uuidKey } from "./fate.js";
 import { KeyOrder } from "./key-order.js";
 import type { ConsumedEvent, HandlerContext, Processor } from "./types.js";
 
@@ -32,6 +37,10 @@ export interface RunnerDeps {
   /** Partitions handled in parallel by this member. */
   readonly concurrency?: number;
   readonly metrics?: Metrics;
+  /** Most records applied in one transaction when batching (RUNNER_BATCH_MAX). Default 64. */
+  readonly batchMax?: number;
+  /** Records with a larger value are dead-lettered undecoded, `record_too_large` (RUNNER_MAX_RECORD_BYTES). */
+  readonly maxRecordBytes?: number;
 }
 
 export interface RunnerStats {
@@ -44,13 +53,28 @@ export interface RunnerStats {
   skipped: number;
   /** Records parked behind an earlier record of their key (ordering "key"). */
   parked: number;
+  /** PostgreSQL transactions that applied records: one per record, or one per chunk when batched. */
+  transactions: number;
+}
+
+type Counted = Exclude<keyof RunnerStats, "transactions">;
+
+/** A record that failed an attempt, on its way to a retry topic or the dead-letter topic. */
+interface Failure {
+  readonly record: IncomingRecord;
+  readonly origin: Origin;
+  readonly err: unknown;
+  readonly attempt: number;
+  readonly to: "retry" | "dead-letter";
 }
 
 type Outcome = "applied" | "duplicate" | "skipped" | "retrying" | "dead-lettered";
 
 const UNAVAILABLE_BACKOFF = { kind: "exponential", initialMs: 250, maxMs: 5000, jitter: true } as const;
 const SWEEP_INTERVAL_MS = 30_000;
-const OUTCOME_LABEL: Record<keyof RunnerStats, string> = {
+const DEFAULT_BATCH_MAX = 64;
+const DEFAULT_MAX_RECORD_BYTES = 512 * 1024;
+const OUTCOME_LABEL: Record<Counted, string> = {
   processed: "processed",
   duplicates: "duplicate",
   retried: "retried",
@@ -62,15 +86,19 @@ const OUTCOME_LABEL: Record<keyof RunnerStats, string> = {
 /**
  * Runs one processor as a member of its consumer group, on its topics and its group's retry topics.
  *
- * Exactly-once effects: per record, ONE PostgreSQL transaction inserts the dedupe row (group, event id), runs
- * the handler and writes its outgoing events (outbox); the Kafka offset is committed only after it commits.
+ * Exactly-once effects: the dedupe row (group, event id), the handler's writes and its outgoing events
+ * (outbox) commit in one PostgreSQL transaction; the Kafka offset is committed only after it commits.
+ * Batched (the default for processors without per-key order): the records of a fetched chunk of a partition
+ * share one transaction, a savepoint each, so a failing record leaves no trace and the others still apply
+ * (processors/batch.ts). Otherwise, and on retry topics: one transaction per record.
  *
  * Non-blocking retries: a retryable failure republishes the record (same key and value bytes, failure
  * headers) to `<topic>.<group>.retry.<n>`, due after the policy's backoff, and the partition moves on. Retry
  * records are held — their partition paused — until due. After the last attempt, or at once for a fatal
- * error (undecodable bytes, unknown schema, validation, programmer error), the record goes to
- * `<topic>.<group>.dlq`. A dependency outage (database, registry) is waited out in place instead, offset
- * uncommitted, heartbeats running: the record is fine, the world is not.
+ * error (undecodable bytes, unknown schema, too large, validation, programmer error), the record goes to
+ * `<topic>.<group>.dlq`. A failed record is published before any offset past it is committed. A dependency
+ * outage (database, registry) is waited out in place instead, offset uncommitted, heartbeats running: the
+ * record is fine, the world is not.
  */
 export class ProcessorRunner<T extends EventType> {
   readonly stats: RunnerStats = {
@@ -80,6 +108,7 @@ export class ProcessorRunner<T extends EventType> {
     deadLettered: 0,
     skipped: 0,
     parked: 0,
+    transactions: 0,
   };
   readonly group: string;
   private readonly topics: string[];
@@ -89,6 +118,8 @@ export class ProcessorRunner<T extends EventType> {
   private readonly now: () => Date;
   private readonly newId: () => string;
   private readonly keyOrder: KeyOrder | undefined;
+  private readonly batched: boolean;
+  private readonly maxRecordBytes: number;
   private subscription: Subscription | undefined;
   private publisher: Publisher | undefined;
   private sweeper: NodeJS.Timeout | undefined;
@@ -109,6 +140,9 @@ export class ProcessorRunner<T extends EventType> {
     this.now = deps.now ?? (() => new Date());
     this.newId = deps.newId ?? randomUUID;
     this.keyOrder = processor.ordering === "key" ? new KeyOrder(deps.pool, this.group) : undefined;
+    // Per-key order parks and releases records one at a time (key-order.ts): those processors stay per record.
+    this.batched = processor.batched !== false && !this.keyOrder;
+    this.maxRecordBytes = deps.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
   }
 
   async start(): Promise<void> {
@@ -118,10 +152,14 @@ export class ProcessorRunner<T extends EventType> {
       topics: [...this.topics, ...this.retryTopics.keys()],
       fromBeginning: true,
       concurrency: this.deps.concurrency ?? 3,
+      batchMax: this.deps.batchMax ?? DEFAULT_BATCH_MAX,
     });
-    await this.subscription.run((record, controls) => this.onRecord(record, controls));
+    await this.subscription.runBatches((batch, controls) => this.onBatch(batch, controls));
     if (this.keyOrder) this.sweeper = setInterval(() => void this.sweep(), SWEEP_INTERVAL_MS).unref();
-    this.log.info({ topics: this.topics, retryTopics: [...this.retryTopics.keys()] }, "processor started");
+    this.log.info(
+      { topics: this.topics, retryTopics: [...this.retryTopics.keys()], batched: this.batched },
+      "processor started",
+    );
   }
 
   /** Resolves if the consumer crashed beyond its own recovery. */
@@ -134,6 +172,146 @@ export class ProcessorRunner<T extends EventType> {
     await this.subscription?.stop();
     await this.publisher?.close();
     this.log.info(this.stats, "processor stopped");
+  }
+
+  private async onBatch(batch: RecordBatch, controls: BatchControls): Promise<Disposition> {
+    if (this.batched && !this.retryTopics.has(batch.topic)) return this.applyBatch(batch, controls);
+    for (const record of batch.records) {
+      const disposition = await this.onRecord(record, controls);
+      if (disposition) return disposition;
+      controls.resolve(record.offset);
+      await controls.heartbeat();
+    }
+  }
+
+  /**
+   * Batched processing of a main-topic chunk: applies it in one transaction (as far as a dependency outage lets
+   * it: the rest waits, then goes on from there), publishes its failed records, then resolves the offsets.
+   * A chunk that fails as a whole for another reason is applied again one record at a time, which isolates
+   * the record at fault.
+   */
+  private async applyBatch(batch: RecordBatch, controls: BatchControls): Promise<void> {
+    let from = 0;
+    for (let outages = 1; from < batch.records.length; outages++) {
+      const records = batch.records.slice(from);
+      let outage: unknown;
+      try {
+        const sorted = await this.sortOut(records);
+        const chunk = await this.commitChunk(batch, sorted.items);
+        const last = records[chunk.done - 1];
+        if (last) {
+          controls.resolve(last.offset);
+          from += chunk.done;
+          outages = 0;
+        }
+        outage = chunk.unavailable ?? sorted.unavailable;
+        if (outage === undefined) continue;
+      } catch (err) {
+        if (!isUnavailable(err)) {
+          this.log.warn(
+            { err: brief(err), topic: batch.topic, partition: batch.partition, offset: records[0]?.offset },
+            "batch failed; applying its records one at a time",
+          );
+          for (const record of records) {
+            await this.onRecord(record, controls);
+            controls.resolve(record.offset);
+          }
+          return;
+        }
+        outage = err;
+      }
+      const delay = backoffDelay(UNAVAILABLE_BACKOFF, Math.max(1, outages));
+      this.log.warn(
+        {
+          err: brief(outage),
+          delayMs: delay,
+          partition: batch.partition,
+          offset: batch.records[from]?.offset,
+        },
+        "dependency unavailable; waiting",
+      );
+      if (!(await this.wait(delay, controls))) return;
+    }
+  }
+
+  /** Decodes a chunk's records before the transaction; stops at a registry outage (the rest waits). */
+  private async sortOut(
+    records: readonly IncomingRecord[],
+  ): Promise<{ items: ChunkItem<T>[]; unavailable?: unknown }> {
+    const items: ChunkItem<T>[] = [];
+    for (const record of records) {
+      const refused = refusal(record, this.maxRecordBytes);
+      if (refused) {
+        items.push({ kind: "failed", record, err: refused, fatal: true });
+        continue;
+      }
+      try {
+        const decoded = await this.deps.codec.decode(this.deps.names.typesOf(record.topic), record.value);
+        if (!this.handled.has(decoded.type)) items.push({ kind: "skipped", record });
+        else if (!uuidKey(decoded.payload.eventId)) {
+          const err = new AppError("event_invalid", `eventId ${decoded.payload.eventId} is not a uuid`);
+          items.push({ kind: "failed", record, err, fatal: true });
+        } else {
+          const event = { type: decoded.type, payload: decoded.payload } as ConsumedEvent<T>;
+          items.push({ kind: "event", record, event });
+        }
+      } catch (err) {
+        if (isUnavailable(err)) return { items, unavailable: err };
+        items.push({ kind: "failed", record, err, fatal: false });
+      }
+    }
+    return { items };
+  }
+
+  /** One transaction for `items`; then their failures are published and everything counted. */
+  private async commitChunk(
+    batch: RecordBatch,
+    items: readonly ChunkItem<T>[],
+  ): Promise<{ done: number; unavailable?: unknown }> {
+    if (items.length === 0) return { done: 0 };
+    const started = performance.now();
+    const where = { group: this.group, topic: batch.topic, partition: batch.partition };
+    const { results, unavailable } = await withTransaction(this.deps.pool, (tx) =>
+      applyChunk(tx, where, items, (event, record, tx, emit) =>
+        this.processor.handle(event, this.context(tx, event, record, originOf(record, false), emit)),
+      ),
+    );
+    this.transacted();
+    const failures: Failure[] = [];
+    for (const r of results) {
+      if (r.kind !== "failed") continue;
+      const to = r.fatal ? "dead-letter" : fate(r.err, 1, this.processor.retry);
+      const origin = originOf(r.record, false);
+      failures.push({
+        record: r.record,
+        origin,
+        err: r.err,
+        attempt: 1,
+        to: to === "retry" ? to : "dead-letter",
+      });
+    }
+    await this.fail(failures);
+    for (const r of results) this.tally(r);
+    this.log.debug(
+      {
+        topic: batch.topic,
+        partition: batch.partition,
+        from: results[0]?.record.offset,
+        records: results.length,
+        failed: failures.length,
+        ms: Math.round(performance.now() - started),
+      },
+      "batch applied",
+    );
+    return { done: results.length, unavailable };
+  }
+
+  private tally(r: ItemResult): void {
+    if (r.kind === "applied") {
+      this.count("processed");
+      this.deps.metrics?.handlerDuration.observe({ group: this.group }, r.seconds);
+    } else if (r.kind === "duplicate") this.count("duplicates");
+    else if (r.kind === "skipped") this.count("skipped");
   }
 
   private async onRecord(record: IncomingRecord, controls: DeliveryControls): Promise<Disposition> {
@@ -159,13 +337,18 @@ export class ProcessorRunner<T extends EventType> {
     }
   }
 
-  /** One attempt at a record; says what became of it. */
+  /** One attempt at a record, in a transaction of its own; says what became of it. */
   private async process(
     record: IncomingRecord,
     origin: Origin,
     controls: DeliveryControls,
   ): Promise<Outcome> {
     const attempt = origin.attempts + 1;
+    const refused = refusal(record, this.maxRecordBytes);
+    if (refused) {
+      await this.fail([{ record, origin, err: refused, attempt, to: "dead-letter" }]);
+      return "dead-lettered";
+    }
     for (let outages = 1; ; outages++) {
       try {
         const decoded = await this.deps.codec.decode(this.deps.names.typesOf(origin.topic), record.value);
@@ -183,110 +366,110 @@ export class ProcessorRunner<T extends EventType> {
         this.count(applied ? "processed" : "duplicates");
         return applied ? "applied" : "duplicate";
       } catch (err) {
-        if (isUnavailable(err)) {
+        const to = fate(err, attempt, this.processor.retry);
+        if (to === "wait") {
           const delay = backoffDelay(UNAVAILABLE_BACKOFF, outages);
           this.log.warn(
             { err: brief(err), delayMs: delay, offset: record.offset, ...trace(record) },
             "dependency unavailable; waiting",
           );
-          await this.pause(delay, controls);
+          if (!(await this.wait(delay, controls)))
+            throw new AppError("service_unavailable", "stopping before the record was applied");
           continue;
         }
-        const retryable = (this.processor.retry.isRetryable ?? isRetryable)(err);
-        if (!retryable || attempt >= this.processor.retry.attempts) {
-          await this.deadLetter(record, origin, err, attempt);
-          return "dead-lettered";
-        }
-        await this.toRetry(record, origin, err, attempt);
-        return "retrying";
+        await this.fail([{ record, origin, err, attempt, to }]);
+        return to === "retry" ? "retrying" : "dead-lettered";
       }
     }
   }
 
   /** Returns false when the event id was already applied by this group (duplicate delivery, replay, redrive). */
-  private apply(event: ConsumedEvent<T>, record: IncomingRecord, origin: Origin): Promise<boolean> {
-    const eventId = event.payload.eventId;
-    const correlationId = record.headers["correlation-id"] ?? eventId;
-    return withTransaction(this.deps.pool, async (tx) => {
-      const fresh = await tx.query(
-        `INSERT INTO processed_events (consumer_group, event_id, topic, kafka_partition, kafka_offset)
-         VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING`,
-        [this.group, eventId, origin.topic, origin.partition, origin.offset],
+  private async apply(event: ConsumedEvent<T>, record: IncomingRecord, origin: Origin): Promise<boolean> {
+    const applied = await withTransaction(this.deps.pool, async (tx) => {
+      const row = { group: this.group, eventId: event.payload.eventId, ...origin };
+      if (!(await claim(tx, row))) return false;
+      await this.processor.handle(
+        event,
+        this.context(tx, event, record, origin, (events) => enqueue(tx, events)),
       );
-      if (fresh.rowCount === 0) return false;
-      const ctx: HandlerContext = {
-        tx,
-        now: this.now,
-        newId: this.newId,
-        log: this.log.child({ eventId, correlationId }),
-        correlationId,
-        meta: {
-          topic: origin.topic,
-          partition: origin.partition,
-          offset: origin.offset,
-          headers: record.headers,
-        },
-        emit: (events) =>
-          enqueue(
-            tx,
-            events.map((e) => ({
-              ...e,
-              headers: { "correlation-id": correlationId, "causation-id": eventId, ...e.headers },
-            })),
-          ),
-      };
-      await this.processor.handle(event, ctx);
       return true;
     });
+    this.transacted();
+    return applied;
   }
 
-  /** Attempt `attempt` failed: the record goes to retry level `attempt`, due after the policy's delay. */
-  private async toRetry(
+  /** The handler's view; `emit` receives its outgoing events with correlation and causation headers. */
+  private context(
+    tx: Tx,
+    event: ConsumedEvent<T>,
     record: IncomingRecord,
     origin: Origin,
-    err: unknown,
-    attempt: number,
-  ): Promise<void> {
+    emit: (events: readonly OutboxEvent[]) => Promise<void> | void,
+  ): HandlerContext {
+    const eventId = event.payload.eventId;
+    const correlationId = record.headers["correlation-id"] ?? eventId;
+    return {
+      tx,
+      now: this.now,
+      newId: this.newId,
+      log: this.log.child({ eventId, correlationId }),
+      correlationId,
+      meta: {
+        topic: origin.topic,
+        partition: origin.partition,
+        offset: origin.offset,
+        headers: record.headers,
+      },
+      emit: async (events) => {
+        await emit(
+          events.map((e) => ({
+            ...e,
+            headers: { "correlation-id": correlationId, "causation-id": eventId, ...e.headers },
+          })),
+        );
+      },
+    };
+  }
+
+  /**
+   * Publishes failed records — to the retry topic of their attempt, due after the policy's delay, or to the
+   * dead-letter topic — in one call, original key and value bytes unchanged (a redrive republishes exactly
+   * what arrived). Resolves once the broker has them all.
+   */
+  private async fail(failures: readonly Failure[]): Promise<void> {
+    if (failures.length === 0) return;
     const now = this.now();
-    const dueAt = now.getTime() + backoffDelay(this.processor.retry.backoff, attempt);
-    const topic = this.deps.names.retry(origin.topic, this.group, attempt);
-    const headers = failureHeaders(record, origin, { group: this.group, attempts: attempt, err, now, dueAt });
-    await this.requirePublisher().publish([
-      { topic, key: record.key, value: record.value ?? Buffer.alloc(0), headers },
-    ]);
-    const key = record.key?.toString("utf8");
-    if (this.keyOrder && key !== undefined)
-      await this.keyOrder.hold(origin.topic, key, `${origin.partition}:${origin.offset}`);
-    this.count("retried");
-    this.log.warn(
-      { err: brief(err), attempt, topic, dueAt: new Date(dueAt).toISOString(), ...trace(record) },
-      "handler failed; retry scheduled",
-    );
+    const out = failures.map((f) => this.failureRecord(f, now));
+    await this.requirePublisher().publish(out.map((o) => o.record));
+    for (const [i, f] of failures.entries()) {
+      const { record: sent, dueAt } = out[i] as (typeof out)[number];
+      const ids = { err: brief(f.err), attempt: f.attempt, topic: sent.topic, ...trace(f.record) };
+      if (f.to === "dead-letter") {
+        this.count("deadLettered");
+        this.log.error({ ...ids, offset: f.origin.offset }, "record dead-lettered");
+        continue;
+      }
+      const key = f.record.key?.toString("utf8");
+      if (this.keyOrder && key !== undefined)
+        await this.keyOrder.hold(f.origin.topic, key, `${f.origin.partition}:${f.origin.offset}`);
+      this.count("retried");
+      this.log.warn({ ...ids, dueAt: new Date(dueAt ?? 0).toISOString() }, "handler failed; retry scheduled");
+    }
   }
 
-  private async deadLetter(
-    record: IncomingRecord,
-    origin: Origin,
-    err: unknown,
-    attempt: number,
-  ): Promise<void> {
-    const topic = this.deps.names.deadLetter(origin.topic, this.group);
-    const headers = failureHeaders(record, origin, {
-      group: this.group,
-      attempts: attempt,
-      err,
-      now: this.now(),
-      deadLettered: true,
-    });
-    // Original key and value bytes unchanged, so a redrive republishes exactly what arrived.
-    await this.requirePublisher().publish([
-      { topic, key: record.key, value: record.value ?? Buffer.alloc(0), headers },
-    ]);
-    this.count("deadLettered");
-    this.log.error(
-      { err: brief(err), topic, offset: origin.offset, attempt, ...trace(record) },
-      "record dead-lettered",
-    );
+  private failureRecord(f: Failure, now: Date): { record: OutgoingRecord; dueAt?: number } {
+    const base = { group: this.group, attempts: f.attempt, err: f.err, now };
+    const value = f.record.value ?? Buffer.alloc(0);
+    if (f.to === "dead-letter") {
+      const headers = failureHeaders(f.record, f.origin, { ...base, deadLettered: true });
+      const topic = this.deps.names.deadLetter(f.origin.topic, this.group);
+      return { record: { topic, key: f.record.key, value, headers } };
+    }
+    // Attempt `attempt` failed: the record goes to retry level `attempt`, due after the policy's delay.
+    const dueAt = now.getTime() + backoffDelay(this.processor.retry.backoff, f.attempt);
+    const headers = failureHeaders(f.record, f.origin, { ...base, dueAt });
+    const topic = this.deps.names.retry(f.origin.topic, this.group, f.attempt);
+    return { record: { topic, key: f.record.key, value, headers }, dueAt };
   }
 
   /** The head of key K's chain is done: apply K's parked records in order, until one of them fails again. */
@@ -322,20 +505,25 @@ export class ProcessorRunner<T extends EventType> {
     }
   }
 
-  /** Waits `ms` while heartbeating; gives up when stopping so the record is redelivered, not committed. */
-  private async pause(ms: number, controls: DeliveryControls): Promise<void> {
+  /** Waits `ms` while heartbeating; false (at once) when stopping, so the record is redelivered, not committed. */
+  private async wait(ms: number, controls: DeliveryControls): Promise<boolean> {
     const until = Date.now() + ms;
     while (Date.now() < until) {
-      if (controls.stopping)
-        throw new AppError("service_unavailable", "stopping before the record was applied");
+      if (controls.stopping) return false;
       await sleep(Math.min(1000, until - Date.now()));
       await controls.heartbeat().catch(() => undefined);
     }
+    return !controls.stopping;
   }
 
-  private count(what: keyof RunnerStats): void {
+  private count(what: Counted): void {
     this.stats[what]++;
     this.deps.metrics?.events.inc({ group: this.group, outcome: OUTCOME_LABEL[what] });
+  }
+
+  private transacted(): void {
+    this.stats.transactions++;
+    this.deps.metrics?.processorTransactions.inc({ group: this.group });
   }
 
   private requirePublisher(): Publisher {

@@ -68,6 +68,13 @@ export interface Processor<T extends EventType = EventType> {
    */
   readonly ordering?: "key" | "none";
   /**
+   * true (default): the runner applies a partition's records a chunk at a time, in one transaction with a
+   * savepoint per record (docs/processors.md). false: one transaction per record — for handlers with effects
+   * outside the database (a chunk whose commit fails would repeat all of them). Processors with `ordering:
+   * "key"` and retry topics are always processed one record at a time.
+   */
+  readonly batched?: boolean;
+  /**
    * For projections: drops what the processor built, so `ops rebuild` can replay its topics into it from the
    * earliest offset. Processors whose effects are not derivable from their topics alone have none.
    */

@@ -2,7 +2,15 @@ import { type Consumer, Kafka, type LogEntry, logLevel, Partitioners, type Produ
 import type { Logger } from "../log.js";
 import { kafkaAdmin } from "./admin.js";
 import { readAll, timestampsAt, toIncoming } from "./tools.js";
-import type { DeliveryControls, EventBus, Publisher, Subscription, SubscriptionOptions } from "./types.js";
+import type {
+  BatchControls,
+  Disposition,
+  EventBus,
+  Publisher,
+  RecordBatch,
+  Subscription,
+  SubscriptionOptions,
+} from "./types.js";
 
 export interface KafkaBusOptions {
   readonly brokers: readonly string[];
@@ -119,48 +127,73 @@ function kafkaSubscription(
     if (!restart && !state.stopping) reportCrash(error);
   });
 
-  return {
-    crashed,
-    async run(handler) {
-      await consumer.connect();
-      await consumer.subscribe({ topics: [...sub.topics], fromBeginning: sub.fromBeginning ?? true });
-      // eachBatch with manual resolution: a record's offset is resolved (and later committed) only once its
-      // handler is done; a held record leaves its partition paused at that record until it is due.
-      await consumer.run({
-        autoCommit: true,
-        eachBatchAutoResolve: false,
-        partitionsConsumedConcurrently: sub.concurrency ?? 1,
-        eachBatch: async ({
-          batch,
-          resolveOffset,
-          heartbeat,
-          commitOffsetsIfNecessary,
-          isRunning,
-          isStale,
-          pause,
-        }) => {
-          const controls: DeliveryControls = {
+  const consume = async (
+    chunkMax: number,
+    handler: (batch: RecordBatch, controls: BatchControls) => Promise<Disposition>,
+  ): Promise<void> => {
+    await consumer.connect();
+    await consumer.subscribe({ topics: [...sub.topics], fromBeginning: sub.fromBeginning ?? true });
+    // eachBatch with manual resolution: an offset is resolved (and later committed) only when the handler says
+    // its record is done; a held record leaves its partition paused at that record until it is due.
+    await consumer.run({
+      autoCommit: true,
+      // Resolved offsets are committed at the end of each fetched batch, and within a long one every second.
+      autoCommitInterval: 1000,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: sub.concurrency ?? 1,
+      eachBatch: async ({
+        batch,
+        resolveOffset,
+        heartbeat,
+        commitOffsetsIfNecessary,
+        isRunning,
+        isStale,
+        pause,
+      }) => {
+        for (let from = 0; from < batch.messages.length; from += chunkMax) {
+          if (!isRunning() || isStale()) break;
+          const messages = batch.messages.slice(from, from + chunkMax);
+          let resolved: string | undefined;
+          const controls: BatchControls = {
             heartbeat,
             get stopping() {
               return state.stopping || !isRunning();
             },
+            resolve(offset) {
+              resolveOffset(offset);
+              resolved = offset;
+            },
           };
-          for (const message of batch.messages) {
-            if (!isRunning() || isStale()) break;
-            const disposition = await handler(toIncoming(batch.topic, batch.partition, message), controls);
-            if (disposition && disposition.holdUntil > Date.now()) {
-              const resume = pause();
-              const timer = setTimeout(resume, disposition.holdUntil - Date.now());
-              timer.unref();
-              break;
-            }
-            resolveOffset(message.offset);
-            await heartbeat();
+          const records = messages.map((m) => toIncoming(batch.topic, batch.partition, m));
+          const disposition = await handler(
+            { topic: batch.topic, partition: batch.partition, records },
+            controls,
+          );
+          if (disposition) {
+            const resume = pause();
+            setTimeout(resume, Math.max(0, disposition.holdUntil - Date.now())).unref();
+            break;
           }
+          if (resolved !== messages[messages.length - 1]?.offset) break;
+          await heartbeat();
           await commitOffsetsIfNecessary();
-        },
-      });
-    },
+        }
+      },
+    });
+  };
+
+  return {
+    crashed,
+    // One record per call: resolved (and heartbeat sent) after each one, as the contract says.
+    run: (handler) =>
+      consume(1, async ({ records }, controls) => {
+        for (const record of records) {
+          const disposition = await handler(record, controls);
+          if (disposition) return disposition;
+          controls.resolve(record.offset);
+        }
+      }),
+    runBatches: (handler) => consume(sub.batchMax ?? 100, handler),
     async stop() {
       state.stopping = true;
       // disconnect() stops fetching, waits for the in-flight handlers, commits resolved offsets, leaves the group.

@@ -47,6 +47,23 @@ export interface SubscriptionOptions {
   readonly fromBeginning?: boolean;
   /** Partitions processed in parallel by this member; order within a partition is always kept. */
   readonly concurrency?: number;
+  /** `runBatches`: most records per handler call; a fetched batch is cut into chunks of this size. Default 100. */
+  readonly batchMax?: number;
+}
+
+/** Consecutive records of one partition, in offset order: what a batch handler gets in one call. */
+export interface RecordBatch {
+  readonly topic: string;
+  readonly partition: number;
+  readonly records: readonly IncomingRecord[];
+}
+
+export interface BatchControls extends DeliveryControls {
+  /**
+   * Marks the batch's records up to and including `offset` done: their offsets may be committed from now on.
+   * Call it only once their effects are durable.
+   */
+  resolve(offset: string): void;
 }
 
 /**
@@ -64,6 +81,14 @@ export type Disposition = void | { readonly holdUntil: number };
  */
 export interface Subscription {
   run(handler: (record: IncomingRecord, controls: DeliveryControls) => Promise<Disposition>): Promise<void>;
+  /**
+   * The same, a chunk of a partition's records at a time (at most `batchMax`). Only what the handler resolves
+   * is committed — after it returns, at the end of the fetched batch or within a second. A record left
+   * unresolved stops the partition's batch there: returning `{ holdUntil }` pauses the partition and the first
+   * unresolved record comes again then; returning plainly redelivers it at once. A handler that rejects keeps
+   * what it resolved; the rest is delivered again (after a rejoin).
+   */
+  runBatches(handler: (batch: RecordBatch, controls: BatchControls) => Promise<Disposition>): Promise<void>;
   /** Stops fetching, lets the in-flight records finish, commits their offsets and leaves the group. */
   stop(): Promise<void>;
   /** Resolves when the consumer crashed beyond recovery (the process should exit and be restarted). */
