@@ -42,6 +42,16 @@ export type RunHandler<T extends EventType> = (
   emit: (events: readonly OutboxEvent[]) => void,
 ) => Promise<void>;
 
+/** Runs the handler of several events at once, in order, in `tx`; each event's outgoing events go to its `emit`. */
+export type RunAll<T extends EventType> = (
+  events: readonly {
+    readonly event: ConsumedEvent<T>;
+    readonly record: IncomingRecord;
+    readonly emit: (events: readonly OutboxEvent[]) => void;
+  }[],
+  tx: Tx,
+) => Promise<void>;
+
 const SAVEPOINT = "SAVEPOINT ws_record";
 const NEXT_SAVEPOINT = "RELEASE SAVEPOINT ws_record; SAVEPOINT ws_record";
 const ROLLBACK_TO_SAVEPOINT = "ROLLBACK TO SAVEPOINT ws_record";
@@ -66,6 +76,7 @@ export async function applyChunk<T extends EventType>(
   where: { readonly group: string; readonly topic: string; readonly partition: number },
   items: readonly ChunkItem<T>[],
   run: RunHandler<T>,
+  runAll?: RunAll<T>,
 ): Promise<ChunkResult> {
   const events = items.flatMap((i) => (i.kind === "event" ? [i] : []));
   const claimed = new Set<string>();
@@ -83,6 +94,10 @@ export async function applyChunk<T extends EventType>(
       ],
     );
     for (const r of rows) claimed.add(uuidKey(r.event_id) as string);
+  }
+  if (runAll) {
+    const all = await applyAll(tx, items, claimed, runAll);
+    if (all) return all;
   }
   // Ids whose dedupe row a failed handler gave back: a later copy in this chunk must claim it anew.
   const released = new Set<string>();
@@ -128,6 +143,57 @@ export async function applyChunk<T extends EventType>(
   }
   await enqueue(tx, outbox);
   return { results };
+}
+
+/**
+ * The set-based path: every fresh event's handler at once, behind one savepoint. Undefined when it failed (rolled
+ * back): the caller then applies the events one by one, which isolates the failing one.
+ */
+async function applyAll<T extends EventType>(
+  tx: Tx,
+  items: readonly ChunkItem<T>[],
+  claimed: ReadonlySet<string>,
+  runAll: RunAll<T>,
+): Promise<ChunkResult | undefined> {
+  const first = new Set<string>();
+  const fresh = items.flatMap((item) => {
+    if (item.kind !== "event") return [];
+    const key = uuidKey(item.event.payload.eventId) as string;
+    if (!claimed.has(key) || first.has(key)) return [];
+    first.add(key);
+    return [{ item, emitted: [] as OutboxEvent[] }];
+  });
+  if (fresh.length < 2) return undefined;
+  await tx.query({ text: SAVEPOINT });
+  const started = performance.now();
+  try {
+    await runAll(
+      fresh.map(({ item, emitted }) => ({
+        event: item.event,
+        record: item.record,
+        emit: (e) => emitted.push(...e),
+      })),
+      tx,
+    );
+  } catch (err) {
+    if (RERUN_SQLSTATES.has((err as { code?: string }).code ?? "")) throw err;
+    await tx.query({ text: ROLLBACK_TO_SAVEPOINT });
+    return undefined;
+  }
+  const seconds = (performance.now() - started) / 1000 / fresh.length;
+  const applied = new Set(fresh.map((f) => f.item));
+  await enqueue(
+    tx,
+    fresh.flatMap((f) => f.emitted),
+  );
+  return {
+    results: items.map((item): ItemResult => {
+      if (item.kind !== "event") return item;
+      return applied.has(item)
+        ? { kind: "applied", record: item.record, seconds }
+        : { kind: "duplicate", record: item.record };
+    }),
+  };
 }
 
 /** The dedupe row of one event, at its original coordinates; false when the group applied it before. */

@@ -271,9 +271,22 @@ export class ProcessorRunner<T extends EventType> {
     if (items.length === 0) return { done: 0 };
     const started = performance.now();
     const where = { group: this.group, topic: batch.topic, partition: batch.partition };
+    const handleAll = this.processor.handleAll?.bind(this.processor);
     const { results, unavailable } = await withTransaction(this.deps.pool, (tx) =>
-      applyChunk(tx, where, items, (event, record, tx, emit) =>
-        this.processor.handle(event, this.context(tx, event, record, originOf(record, false), emit)),
+      applyChunk(
+        tx,
+        where,
+        items,
+        (event, record, tx, emit) =>
+          this.processor.handle(event, this.context(tx, event, record, originOf(record, false), emit)),
+        handleAll &&
+          ((events, tx) =>
+            handleAll(
+              events.map(({ event, record, emit }) => ({
+                event,
+                ctx: this.context(tx, event, record, originOf(record, false), emit),
+              })),
+            )),
       ),
     );
     this.transacted();

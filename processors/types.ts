@@ -80,4 +80,12 @@ export interface Processor<T extends EventType = EventType> {
    */
   readonly rebuild?: { reset(tx: Tx): Promise<void> };
   handle(event: ConsumedEvent<T>, ctx: HandlerContext): Promise<void>;
+  /**
+   * Optional, for batched processors: the effects of `handle` for several events at once (set-based
+   * statements instead of one per event), in order; each event has its own context, all on one `tx`. When it
+   * throws, the runner rolls it back and applies the events one by one with `handle`, isolating the failing one.
+   */
+  handleAll?(
+    events: readonly { readonly event: ConsumedEvent<T>; readonly ctx: HandlerContext }[],
+  ): Promise<void>;
 }

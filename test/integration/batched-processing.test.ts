@@ -20,25 +20,38 @@ const registered = (userId: string = randomUUID(), displayName = "b"): UserRegis
   displayName,
 });
 
-/** A processor that records each application in `applied` (in the runner's transaction) and fails as told. */
+/**
+ * A processor that records each application in `applied` (in the runner's transaction) and fails as told;
+ * `setBased` adds a handleAll that fails as a whole when any of its events is to fail.
+ */
 function recording(
   failing: Map<string, { times: number; retryable: boolean }>,
+  setBased: boolean,
 ): Processor<"user_registered"> {
+  const failIfTold = (id: string) => {
+    const f = failing.get(id);
+    if (f && f.times > 0) {
+      f.times--;
+      throw new AppError("internal", `scripted failure of ${id}`, { retryable: f.retryable });
+    }
+  };
   return {
     name: "batch-recorder",
     group: "batch-recorder",
     events: ["user_registered"],
     retry: { attempts: 3, backoff: { kind: "fixed", delayMs: 500 } },
     async handle(event, ctx) {
-      const id = event.payload.eventId;
       // Written before failing: the savepoint must take it back.
-      await ctx.tx.query("INSERT INTO applied (event_id) VALUES ($1)", [id]);
-      const f = failing.get(id);
-      if (f && f.times > 0) {
-        f.times--;
-        throw new AppError("internal", `scripted failure of ${id}`, { retryable: f.retryable });
-      }
+      await ctx.tx.query("INSERT INTO applied (event_id) VALUES ($1)", [event.payload.eventId]);
+      failIfTold(event.payload.eventId);
     },
+    ...(setBased && {
+      async handleAll(events) {
+        const ids = events.map((e) => e.event.payload.eventId);
+        await events[0]?.ctx.tx.query("INSERT INTO applied (event_id) SELECT unnest($1::uuid[])", [ids]);
+        if (ids.some((id) => (failing.get(id)?.times ?? 0) > 0)) throw new Error("one of them fails");
+      },
+    }),
   };
 }
 
@@ -72,53 +85,59 @@ async function startRunner(system: System, processor: Processor<"user_registered
 }
 
 describe("batched processing: one transaction per chunk, a savepoint per record", () => {
-  it("failing records in the middle of a chunk: the others apply once, in order; the failed ones retry or dead-letter", async () => {
-    const env = await testEnv();
-    const system = await env.start({});
-    const key = randomUUID(); // one key: one partition, one fetched batch
-    const events = Array.from({ length: 8 }, () => registered(key));
-    const [, retried, , fatal] = events as [UserRegistered, UserRegistered, UserRegistered, UserRegistered];
-    const failing = new Map([
-      [retried.eventId, { times: 1, retryable: true }],
-      [fatal.eventId, { times: 1, retryable: false }],
-    ]);
-    // Published before the runner starts, in one call: they arrive as one batch.
-    const publisher = await system.bus.publisher();
-    const topic = system.names.event("user_registered");
-    await publisher.publish(
-      await Promise.all(
-        events.map(async (e) => ({ topic, key, value: await system.codec.encode("user_registered", e) })),
-      ),
-    );
-    await publisher.close();
-    const runner = await startRunner(system, recording(failing));
-
-    const applied = async () =>
-      (await env.db.query<{ event_id: string }>("SELECT event_id FROM applied ORDER BY seq")).rows.map(
-        (r) => r.event_id,
+  it.each([
+    ["per-record handlers", false],
+    ["a set-based handler (handleAll) that fails as a whole", true],
+  ])(
+    "failing records in the middle of a chunk (%s): the others apply once, in order; the failed ones retry or dead-letter",
+    async (_, setBased) => {
+      const env = await testEnv();
+      const system = await env.start({});
+      const key = randomUUID(); // one key: one partition, one fetched batch
+      const events = Array.from({ length: 8 }, () => registered(key));
+      const [, retried, , fatal] = events as [UserRegistered, UserRegistered, UserRegistered, UserRegistered];
+      const failing = new Map([
+        [retried.eventId, { times: 1, retryable: true }],
+        [fatal.eventId, { times: 1, retryable: false }],
+      ]);
+      // Published before the runner starts, in one call: they arrive as one batch.
+      const publisher = await system.bus.publisher();
+      const topic = system.names.event("user_registered");
+      await publisher.publish(
+        await Promise.all(
+          events.map(async (e) => ({ topic, key, value: await system.codec.encode("user_registered", e) })),
+        ),
       );
-    await eventually(async () => (await applied()).length === 7, 30_000);
-    const healthy = events.filter((e) => e !== retried && e !== fatal).map((e) => e.eventId);
-    // The healthy ones in their order, each once, then the retried one after its delay; the fatal one never.
-    expect(await applied()).toEqual([...healthy, retried.eventId]);
-    const group = system.names.group("batch-recorder");
-    const dlq = await readTopic(system, system.names.deadLetter(topic, group), 1);
-    expect(dlq[0]?.headers).toMatchObject({
-      "x-error-class": "internal",
-      "x-attempt": "1",
-    });
-    expect(dlq[0]?.value?.equals(await system.codec.encode("user_registered", fatal))).toBe(true);
-    const [retry] = await system.bus.readAll(system.names.retry(topic, group, 1));
-    expect(retry?.headers["x-original-offset"]).toBeDefined();
-    const dedupe = await env.db.query(
-      "SELECT count(*)::int AS n FROM processed_events WHERE consumer_group = $1",
-      [group],
-    );
-    expect(dedupe.rows[0].n).toBe(7);
-    expect(runner.stats).toMatchObject({ processed: 7, retried: 1, deadLettered: 1, duplicates: 0 });
-    // The 8 main-topic records shared one transaction; the retry record had its own.
-    expect(runner.stats.transactions).toBe(2);
-  });
+      await publisher.close();
+      const runner = await startRunner(system, recording(failing, setBased));
+
+      const applied = async () =>
+        (await env.db.query<{ event_id: string }>("SELECT event_id FROM applied ORDER BY seq")).rows.map(
+          (r) => r.event_id,
+        );
+      await eventually(async () => (await applied()).length === 7, 30_000);
+      const healthy = events.filter((e) => e !== retried && e !== fatal).map((e) => e.eventId);
+      // The healthy ones in their order, each once, then the retried one after its delay; the fatal one never.
+      expect(await applied()).toEqual([...healthy, retried.eventId]);
+      const group = system.names.group("batch-recorder");
+      const dlq = await readTopic(system, system.names.deadLetter(topic, group), 1);
+      expect(dlq[0]?.headers).toMatchObject({
+        "x-error-class": "internal",
+        "x-attempt": "1",
+      });
+      expect(dlq[0]?.value?.equals(await system.codec.encode("user_registered", fatal))).toBe(true);
+      const [retry] = await system.bus.readAll(system.names.retry(topic, group, 1));
+      expect(retry?.headers["x-original-offset"]).toBeDefined();
+      const dedupe = await env.db.query(
+        "SELECT count(*)::int AS n FROM processed_events WHERE consumer_group = $1",
+        [group],
+      );
+      expect(dedupe.rows[0].n).toBe(7);
+      expect(runner.stats).toMatchObject({ processed: 7, retried: 1, deadLettered: 1, duplicates: 0 });
+      // The 8 main-topic records shared one transaction; the retry record had its own.
+      expect(runner.stats.transactions).toBe(2);
+    },
+  );
 
   it("a backlog is drained in chunks: fewer transactions than records, every effect exactly once", async () => {
     const env = await testEnv({ RUNNER_BATCH_MAX: "50" });
