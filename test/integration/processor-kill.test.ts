@@ -8,7 +8,7 @@ describe("a processor killed with SIGKILL mid-stream", () => {
   it("loses nothing and applies nothing twice after it restarts", async () => {
     const env = await testEnv();
     const system = await env.start({});
-    const count = 400;
+    const count = 1000;
     const users = Array.from({ length: count }, () => randomUUID());
     await publishEvents(
       system,
@@ -23,7 +23,11 @@ describe("a processor killed with SIGKILL mid-stream", () => {
     const wallets = async () =>
       (await env.db.query("SELECT count(*)::int AS n FROM wallets")).rows[0].n as number;
 
-    const first = startProcessorProcess(env, "wallet", { KAFKA_SESSION_TIMEOUT_MS: "8000" });
+    // Small chunks, so the kill lands mid-backlog (a chunk of 64 drains 1 000 events in well under a second).
+    const first = startProcessorProcess(env, "wallet", {
+      KAFKA_SESSION_TIMEOUT_MS: "8000",
+      RUNNER_BATCH_MAX: "4",
+    });
     try {
       await eventually(async () => (await wallets()) >= 20, 60_000);
       first.kill("SIGKILL");
