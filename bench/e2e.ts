@@ -1,4 +1,5 @@
-// `npm run bench:e2e [-- --rate 200 --duration 60 --rounds 3 --capacity 10 --poll-ms 25 --max-inflight 256]`
+// `npm run bench:e2e [-- --rate 200 --duration 60 --rounds 3 --capacity 10 --poll-ms 25 --max-inflight 256
+//   --hash-memory-kib 0 --hash-iterations 0]` (0: the production argon2id cost, OWASP's minimum)
 // Registration → wallet visible over HTTP: an open-loop schedule of POST /v1/users, and for each registration
 // GET /v1/wallets/me until the wallet exists; API, relay and wallet processor as in production, each in its
 // own process. See docs/benchmarks.md.
@@ -21,6 +22,9 @@ const opt = numericOptions({
   "poll-ms": 25,
   timeout: 30,
   "max-inflight": 256,
+  // argon2id cost of the API's password hashes (PASSWORD_HASH_MEMORY_KIB / _ITERATIONS); 0 keeps the default.
+  "hash-memory-kib": 0,
+  "hash-iterations": 0,
 });
 const TARGET = { p99Ms: 250 } as const;
 const run = new BenchRun(
@@ -56,11 +60,16 @@ interface Round {
 await run.run(async () => {
   say(
     `${run.id} (code ${run.code}): ${opt.rounds} round(s): capacity ${opt.capacity} s, then ${opt.rate} registrations/s ` +
-      `for ${opt.duration} s (open loop), polling every ${opt["poll-ms"]} ms; budget ${run.budgetS} s`,
+      `for ${opt.duration} s (open loop), polling every ${opt["poll-ms"]} ms; password hashes: argon2id ` +
+      `${opt["hash-memory-kib"] || "19456 (default)"} KiB × ${opt["hash-iterations"] || "2 (default)"}; budget ${run.budgetS} s`,
   );
   await run.setUp();
   const port = await freePort();
-  const env = run.env({ HTTP_PORT: String(port) });
+  const hashCost = {
+    ...(opt["hash-memory-kib"] ? { PASSWORD_HASH_MEMORY_KIB: String(opt["hash-memory-kib"]) } : {}),
+    ...(opt["hash-iterations"] ? { PASSWORD_HASH_ITERATIONS: String(opt["hash-iterations"]) } : {}),
+  };
+  const env = run.env({ HTTP_PORT: String(port), ...hashCost });
   const base = `http://127.0.0.1:${port}`;
   run.group("wallet-service");
   const services = [

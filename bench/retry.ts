@@ -1,7 +1,7 @@
 // `npm run bench:retry [-- --rate 100 --duration 30 --rounds 3 --fail 10 --backoff-ms 100]`
 // Retry overhead: p99 latency (produced → applied) of the healthy events while `--fail` % of the events fail
 // their first attempt transiently, against the same run shape with none failing, on the real ProcessorRunner
-// (bench/flaky-processor.ts). See docs/benchmarks.md.
+// (bench/bench-processor.ts flaky). See docs/benchmarks.md.
 import pg from "pg";
 import { assertAlive } from "./lib/env.js";
 import { BenchEvents, type UserRegistered, waitDrained } from "./lib/events.js";
@@ -52,7 +52,7 @@ await run.run(async () => {
   const phase = async (failPercent: number, tag: string): Promise<Phase> => {
     const s = run.service(
       "flaky processor",
-      ["bench/flaky-processor.ts"],
+      ["bench/bench-processor.ts", "flaky"],
       run.env({ FAIL_PERCENT: String(failPercent), RETRY_BACKOFF_MS: String(opt["backoff-ms"]) }),
     );
     try {

@@ -1,7 +1,7 @@
 import type { Logger } from "../../infra/log.js";
 
 /**
- * For the benchmark's own consumer entry points (bench/noop-consumer.ts, bench/flaky-processor.ts): SIGTERM or
+ * For the benchmark's own consumer entry points (bench/noop-consumer.ts, bench/bench-processor.ts): SIGTERM or
  * SIGINT runs `stop` (leave the group, commit) and exits 0 (1 when stopping failed); a consumer crash beyond
  * recovery exits 1.
  */
