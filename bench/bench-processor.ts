@@ -53,6 +53,7 @@ const runner = new ProcessorRunner(processor, {
   names,
   log,
   batchMax: config.processor.batchMax,
+  concurrency: config.processor.concurrency,
   maxRecordBytes: config.processor.maxRecordBytes,
 });
 exitOnSignals(() => runner.stop().then(() => pool.end()), runner.crashed, log);

@@ -128,6 +128,7 @@ export class System {
         log: this.log,
         metrics: this.metrics,
         batchMax: this.config.processor.batchMax,
+        concurrency: this.config.processor.concurrency,
         maxRecordBytes: this.config.processor.maxRecordBytes,
       });
       await runner.start();

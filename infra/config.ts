@@ -82,6 +82,8 @@ const envSchema = z
     // Batched processing: most records of a partition applied in one transaction (a savepoint each). Up to 64
     // savepoints that write stay within PostgreSQL's per-transaction subtransaction cache.
     RUNNER_BATCH_MAX: positiveInt.max(10_000).default(64),
+    // Partitions a processor member handles at the same time (each with its own transaction).
+    RUNNER_CONCURRENCY: positiveInt.max(64).default(3),
     // Records with a larger value are dead-lettered (record_too_large) without being decoded.
     RUNNER_MAX_RECORD_BYTES: positiveInt.default(512 * 1024),
 
@@ -159,6 +161,8 @@ export interface Config {
     readonly retryMaxMs: number;
     /** Most records applied in one transaction (batched processing). */
     readonly batchMax: number;
+    /** Partitions handled at the same time by one member. */
+    readonly concurrency: number;
     /** Records with a larger value go to the dead-letter topic undecoded (`record_too_large`). */
     readonly maxRecordBytes: number;
   };
@@ -248,6 +252,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       retryMultiplier: e.PROCESSOR_RETRY_MULTIPLIER,
       retryMaxMs: e.PROCESSOR_RETRY_MAX_MS,
       batchMax: e.RUNNER_BATCH_MAX,
+      concurrency: e.RUNNER_CONCURRENCY,
       maxRecordBytes: e.RUNNER_MAX_RECORD_BYTES,
     },
     smtp: {
