@@ -139,7 +139,8 @@ program
       const total = rows.reduce((n, r) => n + r.lag, 0);
       console.log(`
 ${names.group(p.group)} (${p.name}): total lag ${total}`);
-      console.table(rows.map(({ group: _g, ...r }) => r));
+      // With the retry topics, a group column: their offsets are those of `<group>.retry`.
+      console.table(opts.retry ? rows : rows.map(({ group: _g, ...r }) => r));
     }
   });
 

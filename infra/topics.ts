@@ -52,6 +52,12 @@ export interface TopicNames {
   /** `<topic>.<group>.retry.<level>`, level 1…attempts-1: one retry chain per consumed topic and group. */
   retry(topic: string, group: string, level: number): string;
   group(name: string): string;
+  /**
+   * `<group>.retry`: the consumer group that reads a group's retry topics (full group name in and out). A
+   * consumer of its own, so a retry never holds up the fetches of the main topics; offsets of retry topics
+   * are committed under this group, its dedupe rows stay under `group`.
+   */
+  retryGroup(group: string): string;
   /** The event types carried by a (prefixed) topic name; empty for a topic that is not ours. */
   typesOf(topic: string): EventType[];
 }
@@ -65,6 +71,7 @@ export function topicNames(config: Config): TopicNames {
     deadLetter: (topic, group) => `${topic}.${group}.dlq`,
     retry: (topic, group, level) => `${topic}.${group}.retry.${level}`,
     group: (name) => `${groupPrefix}${name}`,
+    retryGroup: (group) => `${group}.retry`,
     typesOf: (topic) => (topic.startsWith(topicPrefix) ? typesOn(topic.slice(topicPrefix.length)) : []),
   };
 }

@@ -29,11 +29,15 @@ export type ReplayTarget =
   | { timestamp: number }
   | { offsets: ReadonlyMap<number, string> };
 
-/** Consumer-group operations for the ops CLI: lag, replay, projection rebuild. */
+/**
+ * Consumer-group operations for the ops CLI: lag, replay, projection rebuild. A processor has two groups: its
+ * own for its main topics and `<group>.retry` for its retry topics (the runner reads them with a consumer of
+ * their own); each topic's offsets are read and moved under the group that commits them.
+ */
 export class GroupOperations {
   constructor(private readonly deps: { bus: EventBus; pool: Pool; names: TopicNames }) {}
 
-  /** Every topic the processor's group reads: its main topics and its retry topics. */
+  /** Every topic the processor reads: its main topics and its retry topics. */
   topicsOf(p: Processor<EventType>): { main: string[]; retry: string[] } {
     const group = this.deps.names.group(p.group);
     const main = [...new Set(p.events.map((t) => this.deps.names.event(t)))];
@@ -43,15 +47,27 @@ export class GroupOperations {
     return { main, retry };
   }
 
+  /** The processor's consumer groups: `main` commits its main topics' offsets, `retry` its retry topics'. */
+  groupsOf(p: Processor<EventType>): { main: string; retry: string } {
+    const main = this.deps.names.group(p.group);
+    return { main, retry: this.deps.names.retryGroup(main) };
+  }
+
+  /** The group whose committed offsets of `topic` count: the retry group for the processor's retry topics. */
+  groupFor(p: Processor<EventType>, topic: string): string {
+    const groups = this.groupsOf(p);
+    return this.topicsOf(p).retry.includes(topic) ? groups.retry : groups.main;
+  }
+
   async lag(
     p: Processor<EventType>,
     opts: { includeRetry?: boolean; timestamps?: boolean } = {},
   ): Promise<LagRow[]> {
-    const group = this.deps.names.group(p.group);
     const { main, retry } = this.topicsOf(p);
     const rows: LagRow[] = [];
     await this.withAdmin(async (admin) => {
       for (const topic of opts.includeRetry ? [...main, ...retry] : main) {
+        const group = this.groupFor(p, topic);
         const ends = await admin.topicOffsets(topic);
         const committed = new Map(
           (await admin.groupOffsets(group, topic)).map((o) => [o.partition, o.offset]),
@@ -78,17 +94,17 @@ export class GroupOperations {
     return rows;
   }
 
-  /** What a replay would do; throws while the group has live members. */
+  /** What a replay would do; throws while either of the processor's groups has live members. */
   async planReplay(
     p: Processor<EventType>,
     topics: readonly string[],
     target: ReplayTarget,
   ): Promise<ReplayStep[]> {
-    const group = this.deps.names.group(p.group);
     return this.withAdmin(async (admin) => {
-      await this.requireIdle(admin, group);
+      await this.requireIdle(admin, p);
       const steps: ReplayStep[] = [];
       for (const topic of topics) {
+        const group = this.groupFor(p, topic);
         const ends = await admin.topicOffsets(topic);
         const committed = new Map(
           (await admin.groupOffsets(group, topic)).map((o) => [o.partition, o.offset]),
@@ -122,20 +138,25 @@ export class GroupOperations {
     });
   }
 
+  /** Moves the offsets of the plan's steps, each under the group of its topic (one commit per group). */
   async replay(p: Processor<EventType>, steps: readonly ReplayStep[]): Promise<void> {
-    const group = this.deps.names.group(p.group);
+    const byGroup = new Map<string, { topic: string; partition: number; offset: string }[]>();
+    for (const s of steps) {
+      const group = this.groupFor(p, s.topic);
+      byGroup.set(group, [
+        ...(byGroup.get(group) ?? []),
+        { topic: s.topic, partition: s.partition, offset: s.to },
+      ]);
+    }
     await this.withAdmin(async (admin) => {
-      await this.requireIdle(admin, group);
-      await admin.setGroupOffsets(
-        group,
-        steps.map((s) => ({ topic: s.topic, partition: s.partition, offset: s.to })),
-      );
+      await this.requireIdle(admin, p);
+      for (const [group, offsets] of byGroup) await admin.setGroupOffsets(group, offsets);
     });
   }
 
   /**
    * Drops the processor's projection and its dedupe rows in one transaction, and rewinds its group to the
-   * earliest offsets (its retry topics to their end: their records are in the main topics too).
+   * earliest offsets (its retry group to the end of the retry topics: their records are in the main topics too).
    * The group's next start rebuilds the projection from the topics.
    */
   async rebuild(p: Processor<EventType>): Promise<ReplayStep[]> {
@@ -154,10 +175,14 @@ export class GroupOperations {
     return steps;
   }
 
-  private async requireIdle(admin: BusAdmin, group: string): Promise<void> {
-    const { state, members } = await admin.describeGroup(group);
-    if (members > 0) {
-      throw new Error(`group ${group} has ${members} live member(s) (${state}): stop its processors first`);
+  /** Both groups must be empty: a replay moves offsets a live member would overwrite. */
+  private async requireIdle(admin: BusAdmin, p: Processor<EventType>): Promise<void> {
+    const { main, retry } = this.groupsOf(p);
+    for (const group of [main, retry]) {
+      const { state, members } = await admin.describeGroup(group);
+      if (members > 0) {
+        throw new Error(`group ${group} has ${members} live member(s) (${state}): stop its processors first`);
+      }
     }
   }
 

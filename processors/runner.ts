@@ -84,7 +84,10 @@ const OUTCOME_LABEL: Record<Counted, string> = {
 };
 
 /**
- * Runs one processor as a member of its consumer group, on its topics and its group's retry topics.
+ * Runs one processor as a member of its consumer group on its topics, and as a member of `<group>.retry` on
+ * its group's retry topics: two consumers, so the retry path (records held until due, one transaction each)
+ * never holds up the fetches of the main topics (kafkajs fetches all of a consumer's partitions in lockstep).
+ * Dedupe rows, key holds and failure headers all use the processor's group.
  *
  * Exactly-once effects: the dedupe row (group, event id), the handler's writes and its outgoing events
  * (outbox) commit in one PostgreSQL transaction; the Kafka offset is committed only after it commits.
@@ -121,6 +124,8 @@ export class ProcessorRunner<T extends EventType> {
   private readonly batched: boolean;
   private readonly maxRecordBytes: number;
   private subscription: Subscription | undefined;
+  /** The retry topics' own consumer (group `<group>.retry`); none when the policy makes a single attempt. */
+  private retrySubscription: Subscription | undefined;
   private publisher: Publisher | undefined;
   private sweeper: NodeJS.Timeout | undefined;
 
@@ -147,30 +152,45 @@ export class ProcessorRunner<T extends EventType> {
 
   async start(): Promise<void> {
     this.publisher = await this.deps.bus.publisher();
-    this.subscription = this.deps.bus.subscription({
-      groupId: this.group,
-      topics: [...this.topics, ...this.retryTopics.keys()],
+    const options = {
       fromBeginning: true,
       concurrency: this.deps.concurrency ?? 3,
       batchMax: this.deps.batchMax ?? DEFAULT_BATCH_MAX,
-    });
-    await this.subscription.runBatches((batch, controls) => this.onBatch(batch, controls));
+    };
+    this.subscription = this.deps.bus.subscription({ ...options, groupId: this.group, topics: this.topics });
+    const retryGroup = this.deps.names.retryGroup(this.group);
+    if (this.retryTopics.size > 0) {
+      this.retrySubscription = this.deps.bus.subscription({
+        ...options,
+        groupId: retryGroup,
+        topics: [...this.retryTopics.keys()],
+      });
+    }
+    const handler = (batch: RecordBatch, controls: BatchControls) => this.onBatch(batch, controls);
+    await Promise.all([this.subscription, this.retrySubscription].map((s) => s?.runBatches(handler)));
     if (this.keyOrder) this.sweeper = setInterval(() => void this.sweep(), SWEEP_INTERVAL_MS).unref();
     this.log.info(
-      { topics: this.topics, retryTopics: [...this.retryTopics.keys()], batched: this.batched },
+      {
+        topics: this.topics,
+        retryTopics: [...this.retryTopics.keys()],
+        retryGroup: this.retrySubscription ? retryGroup : undefined,
+        batched: this.batched,
+      },
       "processor started",
     );
   }
 
-  /** Resolves if the consumer crashed beyond its own recovery. */
+  /** Resolves if either consumer (main or retry topics) crashed beyond its own recovery. */
   get crashed(): Promise<Error> {
-    return this.subscription?.crashed ?? new Promise(() => undefined);
+    const crashes = [this.subscription, this.retrySubscription].flatMap((s) => (s ? [s.crashed] : []));
+    return crashes.length ? Promise.race(crashes) : new Promise(() => undefined);
   }
 
   async stop(): Promise<void> {
     clearInterval(this.sweeper);
-    await this.subscription?.stop();
+    const stopped = await Promise.allSettled([this.subscription?.stop(), this.retrySubscription?.stop()]);
     await this.publisher?.close();
+    for (const s of stopped) if (s.status === "rejected") throw s.reason;
     this.log.info(this.stats, "processor stopped");
   }
 
@@ -455,11 +475,21 @@ export class ProcessorRunner<T extends EventType> {
    * Publishes failed records — to the retry topic of their attempt, due after the policy's delay, or to the
    * dead-letter topic — in one call, original key and value bytes unchanged (a redrive republishes exactly
    * what arrived). Resolves once the broker has them all.
+   *
+   * With per-key order, the key is held before its record is published: the retry topics have their own
+   * consumer, which may apply the retry record (and release the key) as soon as it is due, so the hold must
+   * already be there. If the publish then fails, the record is delivered again and parks behind its own hold
+   * until the published copy (if it landed) or the sweep releases it: late, never out of order.
    */
   private async fail(failures: readonly Failure[]): Promise<void> {
     if (failures.length === 0) return;
     const now = this.now();
     const out = failures.map((f) => this.failureRecord(f, now));
+    for (const f of failures) {
+      const key = f.record.key?.toString("utf8");
+      if (f.to === "retry" && this.keyOrder && key !== undefined)
+        await this.keyOrder.hold(f.origin.topic, key, `${f.origin.partition}:${f.origin.offset}`);
+    }
     await this.requirePublisher().publish(out.map((o) => o.record));
     for (const [i, f] of failures.entries()) {
       const { record: sent, dueAt } = out[i] as (typeof out)[number];
@@ -469,9 +499,6 @@ export class ProcessorRunner<T extends EventType> {
         this.log.error({ ...ids, offset: f.origin.offset }, "record dead-lettered");
         continue;
       }
-      const key = f.record.key?.toString("utf8");
-      if (this.keyOrder && key !== undefined)
-        await this.keyOrder.hold(f.origin.topic, key, `${f.origin.partition}:${f.origin.offset}`);
       this.count("retried");
       this.log.warn({ ...ids, dueAt: new Date(dueAt ?? 0).toISOString() }, "handler failed; retry scheduled");
     }

@@ -56,7 +56,8 @@ export async function deleteKafkaState(env: NodeJS.ProcessEnv, prefix: string, g
     const admin = await system.bus.admin();
     try {
       const mine = (await admin.listTopics()).filter((t) => t.startsWith(prefix));
-      await admin.deleteGroups(groups).catch(() => undefined);
+      // Each processor group has its retry topics' group next to it (infra/topics.ts retryGroup).
+      await admin.deleteGroups(groups.flatMap((g) => [g, system.names.retryGroup(g)])).catch(() => undefined);
       await admin.deleteTopics(mine);
       return mine.length;
     } finally {

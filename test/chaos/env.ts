@@ -153,7 +153,10 @@ export const PROCESSOR_GROUPS: Readonly<Record<(typeof PROCESSORS)[number], stri
 async function deleteKafkaState(tools: System, id: string): Promise<void> {
   const admin = await tools.bus.admin();
   try {
-    const groups = Object.values(PROCESSOR_GROUPS).map((g) => tools.names.group(g));
+    const groups = Object.values(PROCESSOR_GROUPS).flatMap((g) => {
+      const group = tools.names.group(g);
+      return [group, tools.names.retryGroup(group)];
+    });
     await admin.deleteGroups(groups).catch(() => undefined);
     const mine = (await admin.listTopics()).filter((t) => t.startsWith(`${id}.`));
     await admin.deleteTopics(mine);

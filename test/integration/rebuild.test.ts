@@ -35,6 +35,13 @@ describe("rebuilding a projection from the topics", () => {
     const steps = await ops.rebuild(p);
     expect(steps.reduce((n, s) => n + s.records, 0)).toBeGreaterThanOrEqual(expected);
     expect(await snapshot()).toEqual([]);
+    // The retry topics were moved to their end under the group that reads them, `<group>.retry`.
+    const retryGroup = ingress.names.retryGroup(ingress.names.group(p.group));
+    const retryRows = (await ops.lag(p, { includeRetry: true, timestamps: false })).filter((r) =>
+      ops.topicsOf(p).retry.includes(r.topic),
+    );
+    expect(retryRows.length).toBeGreaterThan(0);
+    for (const r of retryRows) expect(r).toMatchObject({ group: retryGroup, committed: r.end, lag: 0 });
 
     notifier = await env.start({ processors: ["notifications"] });
     await eventually(async () => (await snapshot()).length === expected, 30_000);

@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import { DeadLetters } from "../../processors/dead-letters.js";
+import { GroupOperations, type LagRow } from "../../processors/operations.js";
 import { eventually, testEnv } from "../support/harness.js";
 import { event, publishEvents, scripted, startScripted } from "../support/scripted.js";
 
@@ -47,6 +48,35 @@ describe("processor runtime: retry topics, dead letters, per-key order", () => {
     expect(r1?.key?.toString()).toBe(e.userId);
     expect(r1?.value?.equals(await system.codec.encode("user_registered", e))).toBe(true);
     expect(await system.bus.readAll(system.names.deadLetter(topic, group))).toHaveLength(0);
+
+    // The retry topics are read by their own consumer group, `<group>.retry`: it commits their offsets, the
+    // processor's group commits the main topic's only.
+    const retryGroup = system.names.retryGroup(group);
+    const ops = new GroupOperations({ bus: system.bus, pool: system.pool, names: system.names });
+    const rows = await eventually(async () => {
+      const r = await ops.lag(s.processor, { includeRetry: true, timestamps: false });
+      return r.every((x) => x.lag === 0) ? r : undefined;
+    }, 20_000);
+    const retryTopics = [1, 2, 3].map((n) => system.names.retry(topic, group, n));
+    expect(new Set(rows.filter((r) => r.topic === topic).map((r) => r.group))).toEqual(new Set([group]));
+    expect(new Set(rows.filter((r) => retryTopics.includes(r.topic)).map((r) => r.group))).toEqual(
+      new Set([retryGroup]),
+    );
+    const committed = (rs: LagRow[], t: string) =>
+      rs.filter((r) => r.topic === t).reduce((n, r) => n + Math.max(0, Number(r.committed)), 0);
+    expect(committed(rows, retryTopics[0] as string)).toBe(1);
+    expect(committed(rows, retryTopics[1] as string)).toBe(1);
+    const admin = await system.bus.admin();
+    try {
+      for (const t of retryTopics)
+        expect(
+          (await admin.groupOffsets(group, t)).every((o) => BigInt(o.offset) < 0n),
+          t,
+        ).toBe(true);
+      expect((await admin.groupOffsets(retryGroup, topic)).every((o) => BigInt(o.offset) < 0n)).toBe(true);
+    } finally {
+      await admin.close();
+    }
   });
 
   it("a handler that always fails: dead-lettered after the attempts with full metadata; redriven after the fix, applied once", async () => {
