@@ -260,27 +260,40 @@ export class ProcessorRunner<T extends EventType> {
   ): Promise<{ items: ChunkItem<T>[]; unavailable?: unknown }> {
     const items: ChunkItem<T>[] = [];
     for (const record of records) {
-      const refused = refusal(record, this.maxRecordBytes);
-      if (refused) {
-        items.push({ kind: "failed", record, err: refused, fatal: true });
-        continue;
-      }
       try {
-        const decoded = await this.deps.codec.decode(this.deps.names.typesOf(record.topic), record.value);
-        if (!this.handled.has(decoded.type)) items.push({ kind: "skipped", record });
-        else if (!uuidKey(decoded.payload.eventId)) {
-          const err = new AppError("event_invalid", `eventId ${decoded.payload.eventId} is not a uuid`);
-          items.push({ kind: "failed", record, err, fatal: true });
-        } else {
-          const event = { type: decoded.type, payload: decoded.payload } as ConsumedEvent<T>;
-          items.push({ kind: "event", record, event });
-        }
+        items.push(await this.sortOne(record, record.topic));
       } catch (err) {
-        if (isUnavailable(err)) return { items, unavailable: err };
-        items.push({ kind: "failed", record, err, fatal: false });
+        return { items, unavailable: err };
       }
     }
     return { items };
+  }
+
+  /**
+   * What a record is before any transaction, on both paths (chunks and one record at a time): refused (no value,
+   * too large), of a type this processor does not handle, undecodable or invalid, or an event to apply. `topic`
+   * is the one whose types it carries: for a retry record, the topic it first came from.
+   * Rejects only when a dependency (the registry) is unavailable.
+   */
+  private async sortOne(record: IncomingRecord, topic: string): Promise<ChunkItem<T>> {
+    const refused = refusal(record, this.maxRecordBytes);
+    if (refused) return { kind: "failed", record, err: refused, fatal: true };
+    try {
+      const decoded = await this.deps.codec.decode(this.deps.names.typesOf(topic), record.value);
+      if (!this.handled.has(decoded.type)) return { kind: "skipped", record };
+      if (!uuidKey(decoded.payload.eventId)) {
+        const err = new AppError("event_invalid", `eventId ${decoded.payload.eventId} is not a uuid`);
+        return { kind: "failed", record, err, fatal: true };
+      }
+      return {
+        kind: "event",
+        record,
+        event: { type: decoded.type, payload: decoded.payload } as ConsumedEvent<T>,
+      };
+    } catch (err) {
+      if (isUnavailable(err)) throw err;
+      return { kind: "failed", record, err, fatal: false };
+    }
   }
 
   /** One transaction for `items`; then their failures are published and everything counted. */
@@ -310,19 +323,9 @@ export class ProcessorRunner<T extends EventType> {
       ),
     );
     this.transacted();
-    const failures: Failure[] = [];
-    for (const r of results) {
-      if (r.kind !== "failed") continue;
-      const to = r.fatal ? "dead-letter" : fate(r.err, 1, this.processor.retry);
-      const origin = originOf(r.record, false);
-      failures.push({
-        record: r.record,
-        origin,
-        err: r.err,
-        attempt: 1,
-        to: to === "retry" ? to : "dead-letter",
-      });
-    }
+    const failures = results.flatMap((r) =>
+      r.kind === "failed" ? [this.failure(r, originOf(r.record, false), 1)] : [],
+    );
     await this.fail(failures);
     for (const r of results) this.tally(r);
     this.log.debug(
@@ -377,27 +380,17 @@ export class ProcessorRunner<T extends EventType> {
     controls: DeliveryControls,
   ): Promise<Outcome> {
     const attempt = origin.attempts + 1;
-    const refused = refusal(record, this.maxRecordBytes);
-    if (refused) {
-      await this.fail([{ record, origin, err: refused, attempt, to: "dead-letter" }]);
-      return "dead-lettered";
-    }
     for (let outages = 1; ; outages++) {
+      let item: ChunkItem<T>;
       try {
-        const decoded = await this.deps.codec.decode(this.deps.names.typesOf(origin.topic), record.value);
-        if (!this.handled.has(decoded.type)) {
-          this.count("skipped");
-          return "skipped";
+        item = await this.sortOne(record, origin.topic);
+        if (item.kind === "event") {
+          const timer = this.deps.metrics?.handlerDuration.startTimer({ group: this.group });
+          const applied = await this.apply(item.event, record, origin);
+          timer?.();
+          this.count(applied ? "processed" : "duplicates");
+          return applied ? "applied" : "duplicate";
         }
-        const timer = this.deps.metrics?.handlerDuration.startTimer({ group: this.group });
-        const applied = await this.apply(
-          { type: decoded.type, payload: decoded.payload } as ConsumedEvent<T>,
-          record,
-          origin,
-        );
-        timer?.();
-        this.count(applied ? "processed" : "duplicates");
-        return applied ? "applied" : "duplicate";
       } catch (err) {
         const to = fate(err, attempt, this.processor.retry);
         if (to === "wait") {
@@ -412,6 +405,15 @@ export class ProcessorRunner<T extends EventType> {
         }
         await this.fail([{ record, origin, err, attempt, to }]);
         return to === "retry" ? "retrying" : "dead-lettered";
+      }
+      if (item.kind === "skipped") {
+        this.count("skipped");
+        return "skipped";
+      }
+      if (item.kind === "failed") {
+        const failure = this.failure(item, origin, attempt);
+        await this.fail([failure]);
+        return failure.to === "retry" ? "retrying" : "dead-lettered";
       }
     }
   }
@@ -469,6 +471,16 @@ export class ProcessorRunner<T extends EventType> {
         );
       },
     };
+  }
+
+  /** Where a record that failed attempt `attempt` goes: fatal failures to the DLQ, others as the policy says. */
+  private failure(
+    r: { readonly record: IncomingRecord; readonly err: unknown; readonly fatal: boolean },
+    origin: Origin,
+    attempt: number,
+  ): Failure {
+    const to = r.fatal ? "dead-letter" : fate(r.err, attempt, this.processor.retry);
+    return { record: r.record, origin, err: r.err, attempt, to: to === "retry" ? to : "dead-letter" };
   }
 
   /**
