@@ -62,7 +62,9 @@ export interface LockedWalletAt extends LockedWallet {
   now: Date;
 }
 
-export function walletNotProvisioned(message: string): AppError {
+export function walletNotProvisioned(
+  message = "Your wallet is being provisioned; retry in a moment.",
+): AppError {
   return new AppError("wallet_not_provisioned", message, { status: 409, headers: { "Retry-After": "1" } });
 }
 
@@ -194,7 +196,7 @@ async function depositOrWithdraw(
     [m.userId],
   );
   const wallet = rows[0];
-  if (!wallet) throw walletNotProvisioned("Your wallet is being provisioned; retry in a moment.");
+  if (!wallet) throw walletNotProvisioned();
   checkCurrency(wallet, m.currency);
   if (kind === "withdrawal") checkFunds(wallet, m.amount, "withdrawal");
   const delta = kind === "deposit" ? m.amount : -m.amount;

@@ -22,19 +22,16 @@ const LOCK_BY_WALLET_ID = `SELECT id, user_id, currency, balance, now() AS now F
 const LOCK_BY_EMAIL = `SELECT id, user_id, currency, balance, now() AS now FROM wallets
   WHERE user_id = $1 OR user_id = (SELECT u.id FROM users u WHERE u.email = $2) ORDER BY id FOR UPDATE`;
 
-/** A transfer in four round trips after the idempotency key: lock both wallets, then write everything at once. */
+/** A transfer in two statements after the idempotency key: lock both wallets, then write everything at once. */
 export async function transfer(tx: Tx, m: Movement & { to: Recipient }): Promise<TransferResult> {
-  const byId = "walletId" in m.to;
-  const { rows } = await tx.query<LockedWalletAt>(byId ? LOCK_BY_WALLET_ID : LOCK_BY_EMAIL, [
+  const toWalletId = "walletId" in m.to ? m.to.walletId : undefined;
+  const { rows } = await tx.query<LockedWalletAt>(toWalletId ? LOCK_BY_WALLET_ID : LOCK_BY_EMAIL, [
     m.userId,
     "walletId" in m.to ? m.to.walletId : m.to.email,
   ]);
   const from = rows.find((r) => r.user_id === m.userId);
-  if (!from) throw walletNotProvisioned("Your wallet is being provisioned; retry in a moment.");
-  const to =
-    "walletId" in m.to
-      ? rows.find((r) => r.id === (m.to as { walletId: string }).walletId)
-      : rows.find((r) => r !== from);
+  if (!from) throw walletNotProvisioned();
+  const to = toWalletId ? rows.find((r) => r.id === toWalletId) : rows.find((r) => r !== from);
   if (to === from) throw selfTransfer();
   if (!to) throw await recipientMissing(tx, m.to, m.userId);
   checkCurrency(from, m.currency);
