@@ -1,12 +1,9 @@
 // `npm run audit:verify`: recomputes the audit log's hash chain and names the first broken link (seq and event
-// id). Exits 1 when the chain is broken, 0 otherwise.
-import { loadConfig } from "../infra/config.js";
-import { createPool } from "../infra/db/pool.js";
+// id). Exits 1 when the chain is broken, 2 when it cannot run, 0 otherwise.
 import { verifyAuditChain } from "../processors/audit-verify.js";
+import { runCheck } from "./check.js";
 
-const config = loadConfig();
-const pool = createPool(config, { max: 1, applicationName: "audit-verify" });
-try {
+await runCheck("audit-verify", async (pool) => {
   const report = await verifyAuditChain(pool);
   console.table([
     { check: "rows checked", value: report.rows },
@@ -18,10 +15,5 @@ try {
   } else {
     console.log("audit chain verified: OK");
   }
-  process.exitCode = report.ok ? 0 : 1;
-} catch (err) {
-  console.error(err instanceof Error ? err.message : err);
-  process.exitCode = 2;
-} finally {
-  await pool.end();
-}
+  return report.ok;
+});
