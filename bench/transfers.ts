@@ -2,129 +2,52 @@
 //   --no-vacuum]`
 // REST transfers (autocannon → API child process) against the same SQL transaction run by pgbench, on a fresh
 // database of the local stack. See docs/benchmarks.md.
-import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
-import { cpus, loadavg, tmpdir } from "node:os";
+import { cpus, loadavg } from "node:os";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
 import { verifyLedger } from "../api/money/verify.js";
-import { loadConfig } from "../infra/config.js";
 import { type BenchUser, runTransfers, setupUsers } from "./lib/api-load.js";
 import { measureCpu } from "./lib/cpu.js";
-import {
-  assertAlive,
-  bootstrap,
-  Cleanup,
-  codeVersion,
-  createDatabase,
-  deleteKafkaState,
-  dropDatabase,
-  freeConnections,
-  freePort,
-  ROOT,
-  Service,
-  until,
-  waitHealthy,
-  withDatabase,
-} from "./lib/env.js";
+import { assertAlive, freeConnections, freePort, ROOT, until, waitHealthy } from "./lib/env.js";
+import { BenchRun } from "./lib/harness.js";
 import { parseOptions } from "./lib/options.js";
 import { type PgbenchMode, runPgbench } from "./lib/pgbench.js";
-import {
-  cpuTable,
-  phaseLine,
-  type Round,
-  summarizeRounds,
-  TARGET,
-  table,
-  verdict,
-  writeResults,
-} from "./lib/report.js";
+import { cpuTable, phaseLine, type Round, summarizeRounds, TARGET, table, verdict } from "./lib/report.js";
 
 const opt = parseOptions();
 const { seconds, clients: clientCounts, users: nUsers, warmup } = opt;
 const roundsN = opt.rounds;
 
-const t0 = performance.now();
-const say = (msg: string) =>
-  console.log(`[${((performance.now() - t0) / 1000).toFixed(0).padStart(4)} s] ${msg}`);
-const id = `bench_${Date.now().toString(36)}${randomBytes(3).toString("hex")}`;
-const prefix = `bench${id.slice(6)}.`;
-const baseUrl = loadConfig().db.url;
-const dbUrl = withDatabase(baseUrl, id);
-const work = mkdtempSync(join(tmpdir(), "walletstream-bench-"));
-const resultsDir = join(ROOT, "bench", "results");
-const cleanup = new Cleanup();
-const services: Service[] = [];
-
 // Bounded in time whatever happens: setup, every phase with slack, the checks and the cleanup.
 const budgetS = 300 + warmup * 2 + roundsN * clientCounts.length * ((opt.extended ? 3 : 2) * seconds + 15);
-const deadline = setTimeout(() => abort(`time budget of ${budgetS} s exceeded`, 1), budgetS * 1000);
-deadline.unref();
-let aborting = false;
-// A second signal does not cut the clean-up short (it would leave processes, topics and the database behind).
-async function abort(reason: string, code: number): Promise<never> {
-  say(aborting ? `${reason} again: still cleaning up` : `stopping: ${reason}`);
-  aborting = true;
-  await cleanup.run(say);
-  process.exit(code);
-}
-process.on("SIGINT", () => void abort("interrupted", 130));
-process.on("SIGTERM", () => void abort("terminated", 143));
+const run = new BenchRun("transfers", budgetS);
+const { say, id, dbUrl, baseUrl, work } = run;
 
-async function main(): Promise<void> {
-  const code = codeVersion();
+await run.run(async () => {
   say(
-    `${id} (code ${code}): ${roundsN} round(s) × clients ${clientCounts.join(",")} × ${seconds} s, ${nUsers} users; budget ${budgetS} s`,
+    `${id} (code ${run.code}): ${roundsN} round(s) × clients ${clientCounts.join(",")} × ${seconds} s, ${nUsers} users; budget ${budgetS} s`,
   );
-  cleanup.add(`removed ${work}`, async () => rmSync(work, { recursive: true, force: true }));
-  await createDatabase(baseUrl, id);
-  cleanup.add(`dropped database ${id}`, () => dropDatabase(baseUrl, id));
-  cleanup.add(`deleted Kafka topics ${prefix}* and group`, () =>
-    deleteKafkaState({ ...process.env, DATABASE_URL: dbUrl }, prefix, [`${prefix}wallet-service`]),
-  );
+  run.group("wallet-service");
+  await run.setUp();
   const port = await freePort();
-  const env = {
-    ...process.env,
-    DATABASE_URL: dbUrl,
-    TOPIC_PREFIX: prefix,
-    GROUP_PREFIX: prefix,
-    HTTP_PORT: String(port),
-    LOG_LEVEL: "warn",
-    DATABASE_POOL_MAX: String(opt.pool),
-  };
-  await bootstrap(env, say);
-  const profDir = join(resultsDir, `profile-${id}`);
+  const env = run.env({ HTTP_PORT: String(port), DATABASE_POOL_MAX: String(opt.pool) });
+  const profDir = join(run.resultsDir, `profile-${id}`);
   const prof = (name: string) => (opt.profile ? ["--cpu-prof", `--cpu-prof-dir=${join(profDir, name)}`] : []);
   const workers = [
-    new Service("relay", ["bin/relay.ts"], env, join(work, "relay.log"), prof("relay")),
-    new Service("processor", ["bin/processor.ts", "wallet"], env, join(work, "processor.log")),
+    run.service("relay", ["bin/relay.ts"], env, prof("relay")),
+    run.service("processor", ["bin/processor.ts", "wallet"], env),
   ];
-  const api = new Service("api", ["bin/api.ts"], env, join(work, "api.log"), prof("api"));
-  services.push(...workers, api);
-  for (const s of services) cleanup.add(`stopped ${s.name}`, () => s.stop());
+  const api = run.service("api", ["bin/api.ts"], env, prof("api"));
+  const services = [...workers, api];
   const base = `http://127.0.0.1:${port}`;
   const alive = () => assertAlive(services);
-  // Up to three starts: the shared broker may be restarting under someone else's test, and the services exit
-  // when Kafka drops them during start-up.
-  for (let attempt = 1; ; attempt++) {
-    for (const s of services) s.start();
-    try {
-      await waitHealthy(`${base}/healthz`, alive, 90_000);
-      break;
-    } catch (err) {
-      if (attempt === 3) throw err;
-      say(`start-up failed (${(err as Error).message.split("\n")[0]}); starting again in 10 s`);
-      await Promise.all(services.map((s) => s.stop()));
-      await sleep(10_000);
-    }
-  }
+  await run.startAll(services, (ok) => waitHealthy(`${base}/healthz`, ok, 90_000));
   say(
     `API (pid ${api.pid}) on ${base}; relay (pid ${workers[0]?.pid}), wallet processor (pid ${workers[1]?.pid})`,
   );
 
   const db = new pg.Pool({ connectionString: dbUrl, max: 2 });
-  cleanup.add("closed the benchmark's own pool", () => db.end());
+  run.cleanup.add("closed the benchmark's own pool", () => db.end());
   const users: BenchUser[] = await setupUsers(base, nUsers, 1_000_000_000, id, say);
   await db.query(
     `CREATE TABLE bench_wallets (n int PRIMARY KEY, user_id uuid NOT NULL, wallet_id uuid NOT NULL);
@@ -235,16 +158,8 @@ async function main(): Promise<void> {
     `SELECT version() || ' (' || string_agg(name || '=' || setting, ', ' ORDER BY name) || ')' AS v FROM pg_settings
       WHERE name IN ('autovacuum', 'synchronous_commit', 'shared_buffers', 'max_connections', 'fsync')`,
   );
-  const file = writeResults(resultsDir, {
-    id,
-    at: new Date().toISOString(),
-    machine: {
-      cpus: cpus().length,
-      model: cpus()[0]?.model,
-      loadavg: loadavg(),
-      node: process.version,
-      postgres: pg_.rows[0]?.v,
-    },
+  const file = run.writeResults({
+    postgres: pg_.rows[0]?.v,
     options: {
       seconds,
       rounds: roundsN,
@@ -262,24 +177,10 @@ async function main(): Promise<void> {
     ledger,
     outboxDrained: drained,
     outboxFailed: failed,
-    code,
   });
   say(`raw figures: ${file}`);
   if (opt.profile)
     say(`CPU profiles: ${profDir}/{api,relay} (written when they stop; see bench/profile-summary.ts)`);
+  run.printMemory();
   if (!ledger.ok || failed > 0) process.exitCode = 1;
-}
-
-try {
-  await main();
-} catch (err) {
-  say(`failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
-  for (const s of services) console.log(`--- last lines of ${s.name}'s log:\n${s.tail()}`);
-  process.exitCode = 1;
-}
-clearTimeout(deadline);
-await cleanup.run(say);
-say("done");
-// Stray handles (a keep-alive socket of fetch, autocannon's timers) must not keep a finished run alive.
-await sleep(100);
-process.exit(process.exitCode ?? 0);
+});

@@ -136,11 +136,6 @@ export function cpuTable(rows: readonly Row[]): string {
   ].join("\n");
 }
 
-/** The raw figures as bench/results/transfers-<timestamp>.json (git-ignored); returns the path. */
-export function writeResults(dir: string, data: Record<string, unknown>): string {
-  return writeResultsFile(dir, "transfers", data);
-}
-
 /** The raw figures as bench/results/<name>-<timestamp>.json (git-ignored); returns the path. */
 export function writeResultsFile(dir: string, name: string, data: Record<string, unknown>): string {
   mkdirSync(dir, { recursive: true });
